@@ -1,0 +1,23 @@
+/* master.h: the preforking master: pool, accept, hand-off, reaping. */
+#ifndef CHATD_MASTER_H
+#define CHATD_MASTER_H
+
+#include "config.h"
+
+/* Messages on the hand-off socketpair. */
+enum handoff_type {
+	HANDOFF_CONNECTION = 1,	/* master -> child, with the client fd */
+	HANDOFF_RETIRE,		/* master -> child: too many idle, exit */
+	HANDOFF_READY,		/* child -> master: idle, waiting */
+	HANDOFF_BUSY		/* child -> master: took a connection */
+};
+
+struct handoff_msg {
+	int	type;
+	int	index;		/* the child's place in the master's table */
+	int	pid;
+};
+
+int	master_run(struct config *, int listen_fd);
+
+#endif

@@ -1,0 +1,47 @@
+/* room.h: rooms, their members, and their rings of recent lines. */
+#ifndef CHATD_ROOM_H
+#define CHATD_ROOM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "shm.h"
+
+#define ROOM_MAIN	0	/* slot 0 is always "main", hidden when empty */
+
+extern int	*room_doorbells;	/* eventfd per room slot, made by master */
+
+int	room_valid(const char *, size_t);
+
+/* The global lock is held for these. */
+int	room_find(const char *);		/* room index or -1 */
+int	room_create(const char *);		/* room index or -1: full */
+void	room_add_member(int room, int slot);
+void	room_remove_member(int room, int slot);
+void	rooms_rebuild(void);
+
+/*
+ * Appends a line made of the pieces to the room's ring and rings the
+ * doorbell if a reader is asleep.  The pieces need no '\n': it is added.
+ * Takes the room lock (so the global lock may be held, never the reverse).
+ */
+void	room_post(int room, uint64_t from, uint32_t flags,
+	    const struct iovec *, int);
+
+/*
+ * Copies whole lines from the room's ring, from *cursor up to the head,
+ * into buf while they fit, without taking any lock (each entry's stamp
+ * tells whether it was overwritten meanwhile).  Lines lost to a full
+ * ring are added to *dropped and the pull stops right after them, so
+ * the caller can tell the client in the right place.  Returns the bytes
+ * copied.
+ */
+size_t	room_pull(int room, uint64_t *cursor, uint64_t self, char *buf,
+	    size_t space, uint64_t *dropped);
+uint64_t room_head(int room);
+
+/* The doorbell latch: a reader about to sleep arms it. */
+void	room_arm(int room);
+
+#endif

@@ -1,0 +1,142 @@
+/*
+ * shm.h: the shared-memory segment, the one place all chat state lives.
+ *
+ * Layout (offsets from the start of the mapping, never pointers, since
+ * the segment may map at different addresses in different processes):
+ *
+ *	struct shm_header
+ *	struct client_slot	slots[max_clients]
+ *	int32_t			names[name_index_size]	(slot index or -1)
+ *	struct room		rooms[max_rooms]
+ *	ring entries		rings[max_rooms][ring_size], entry_size each
+ *
+ * Lock order: the global lock (shm_header.lock) first, then at most one
+ * room lock (room.lock).  Never take the global lock while holding a
+ * room lock, never hold two room locks.  The master takes no lock at all:
+ * it only reads atomics and marks dead children's slots with an atomic
+ * compare-and-swap (PostgreSQL's rule: a master that shares its children's
+ * locks can hang with them).
+ *
+ * Every lock is a process-shared robust mutex.  Whoever gets EOWNERDEAD
+ * repairs: for the global lock, shm_repair() rebuilds the free list, the
+ * name index and the room member lists from the client slots, which are
+ * the truth; for a room lock nothing is needed, since a post publishes
+ * the room's head only after its entry is complete.
+ */
+#ifndef CHATD_SHM_H
+#define CHATD_SHM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define SHM_MAGIC		0x63686174645f7631ULL	/* "chatd_v1" */
+#define SHM_LAYOUT_VERSION	1
+
+#define NAME_MIN_LEN		2
+#define NAME_MAX_LEN		20
+#define NAME_SIZE		24	/* NAME_MAX_LEN, a NUL, padding */
+
+enum slot_state {
+	SLOT_FREE = 0,		/* on the free list */
+	SLOT_ACTIVE,		/* a live session owns it */
+	SLOT_DEAD		/* its process died: the janitor frees it */
+};
+
+struct client_slot {
+	_Atomic uint32_t state;		/* FREE->ACTIVE: owner, global lock;
+					 * ACTIVE->DEAD: master, CAS, no lock;
+					 * ->FREE: owner or janitor, global lock */
+	_Atomic int32_t	pid;		/* owner, global lock; master reads */
+	int32_t		room;		/* global lock; -1: in no room */
+	int32_t		next;		/* global lock: room members or free list */
+	int32_t		prev;		/* global lock: room members */
+	uint32_t	pad;
+	uint64_t	session;	/* global lock: unique per connection */
+	int64_t		since;		/* global lock: connect time (epoch s) */
+	char		name[NAME_SIZE];/* global lock */
+};
+
+struct room {
+	pthread_mutex_t	lock;		/* the ring: posters take it */
+	char		name[NAME_SIZE];/* global lock; "" when the slot is free */
+	int32_t		members;	/* global lock */
+	int32_t		first;		/* global lock: first member's slot */
+	_Atomic uint64_t head;		/* room lock to write: next sequence */
+	_Atomic uint32_t armed;		/* doorbell latch: a reader sleeps */
+	uint32_t	pad;
+};
+
+#define ENTRY_SKIP_SELF	0x1	/* the poster does not get this line */
+
+struct ring_entry {
+	_Atomic uint64_t seq;		/* room lock; ENTRY_BUSY while written */
+	uint64_t	from;		/* poster's session, for ENTRY_SKIP_SELF */
+	uint32_t	flags;
+	uint32_t	len;		/* bytes of text, the '\n' included */
+	char		text[];
+};
+#define ENTRY_BUSY	UINT64_MAX
+
+struct shm_header {
+	uint64_t	magic;
+	uint32_t	version;
+	uint32_t	header_size;
+	uint64_t	total_size;
+
+	/* sizes, fixed at creation, checked by everyone who attaches */
+	uint32_t	max_clients;
+	uint32_t	max_rooms;
+	uint32_t	ring_size;
+	uint32_t	entry_size;
+	uint32_t	entry_text_max;
+	uint32_t	name_index_size;	/* a power of two */
+	uint64_t	off_slots, off_names, off_rooms, off_rings;
+
+	/* the master that created it, so a stale segment can be told */
+	_Atomic int32_t	owner_pid;
+	uint32_t	pad0;
+	uint64_t	owner_start;	/* /proc/PID/stat starttime */
+
+	pthread_mutex_t	lock;		/* the global lock */
+	_Atomic int32_t	lock_holder;	/* pid holding it, for repair */
+	int32_t		free_slot;	/* global lock: free list head */
+	uint64_t	next_session;	/* global lock */
+	uint64_t	name_counter;	/* global lock: the generator's walk */
+	uint64_t	name_step;	/* fixed: coprime to the pair count */
+	uint64_t	name_start;	/* fixed */
+
+	_Atomic uint32_t dead_pending;	/* master: slots marked dead */
+	uint32_t	rooms_used;	/* global lock */
+
+	/* counters, for the curious (chatd -s, later) */
+	_Atomic uint64_t connections;
+	_Atomic uint64_t lines;
+	_Atomic uint64_t repairs;
+	_Atomic uint64_t janitor_frees;
+};
+
+_Static_assert(sizeof(struct ring_entry) == 24, "ring entry header");
+_Static_assert(sizeof(struct client_slot) % 8 == 0, "slot alignment");
+
+extern struct shm_header	*shm;
+
+int	 shm_create(const struct config *);
+void	 shm_remove(void);
+int	 shm_owner_alive(int32_t pid, uint64_t start);
+uint64_t process_start_time(int pid);
+
+struct client_slot	*shm_slot(int);
+int32_t			*shm_names(void);
+struct room		*shm_room(int);
+struct ring_entry	*shm_entry(int room, uint64_t seq);
+
+void	 shm_lock(void);
+void	 shm_unlock(void);
+void	 room_lock(struct room *);
+void	 room_unlock(struct room *);
+
+#endif

@@ -1,0 +1,897 @@
+/*
+ * child.c: a pool child.  Idle, it waits on the shared hand-off socket
+ * for a connection from the master; busy, it serves that one connection
+ * in an epoll loop over two descriptors: the client's socket and its
+ * room's doorbell.  Then it says READY and waits again, or exits after
+ * MaxConnectionsPerChild connections, or when the master is gone.
+ *
+ * Output goes through one fixed buffer, written with one write() per
+ * wake-up.  Its size bounds everything: a command is taken from the
+ * input only when the buffer is empty, and a command adds at most the
+ * lines of one ring (its own catch-up) and one reply, so it always fits.
+ * A client that does not read stops its own input and its ring pulls;
+ * nothing is queued for it anywhere else, and others never wait for it.
+ */
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "cmd.h"
+#include "log.h"
+#include "master.h"
+#include "names.h"
+#include "proto.h"
+#include "room.h"
+
+enum tag { TAG_CLIENT, TAG_DOORBELL, TAG_MASTER, TAG_HANDOFF, TAG_JANITOR };
+
+#define PULL_LOW	(16 * 1024)	/* pull the ring while less is pending */
+#define PULL_CHUNK	(64 * 1024)	/* and this much at a time */
+#define NOTICE_SPACE	128		/* kept free for a dropped/shutdown line */
+#define LINGER_MS	2000		/* to flush the last lines on close */
+
+static const struct config	*conf;
+static const struct child_fds	*fds;
+static struct session		 sess;
+static struct input		 in;
+static char			*inbuf, *out, *scratch;
+static size_t			 in_cap, out_cap, scratch_cap;
+static size_t			 out_off, out_len;	/* pending: [off, len) */
+static int			 session_ep = -1, idle_ep = -1;
+static int			 master_gone;
+static sigset_t			 waitmask;	/* TERM and INT let through */
+static volatile sig_atomic_t	 terminate;
+
+static void
+on_terminate(int sig)
+{
+	(void)sig;
+	terminate = 1;
+}
+
+/*
+ * Sized from the configuration and mapped once by the master, before it
+ * forks: a page costs a child only once it touches it.
+ */
+void
+child_buffers_init(const struct config *c)
+{
+	size_t	 reply, users, rooms;
+	char	*p;
+
+	users = 16 + (size_t)c->max_clients * (NAME_MAX_LEN + 2);
+	rooms = 16 + (size_t)c->max_rooms * (NAME_MAX_LEN + 16);
+	reply = c->max_line_length + 64;
+	if (users > reply)
+		reply = users;
+	if (rooms > reply)
+		reply = rooms;
+	in_cap = c->max_line_length + 4096;
+	out_cap = reply + (size_t)c->ring_size * (c->max_line_length +
+	    3 * NAME_SIZE) + PULL_CHUNK + 4 * NOTICE_SPACE;
+	scratch_cap = (size_t)c->max_clients * NAME_SIZE;
+	if ((size_t)c->max_rooms * (NAME_SIZE + 8) > scratch_cap)
+		scratch_cap = (size_t)c->max_rooms * (NAME_SIZE + 8);
+	p = mmap(NULL, in_cap + 1 + out_cap + scratch_cap,
+	    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+	    -1, 0);
+	if (p == MAP_FAILED)
+		fatal("cannot map %zu bytes of session buffers",
+		    in_cap + 1 + out_cap + scratch_cap);
+	inbuf = p;
+	out = p + in_cap + 1;		/* +1: cmd_line may end a line with NUL */
+	scratch = out + out_cap;
+}
+
+/* Output */
+
+static size_t
+out_pending(void)
+{
+	return out_len - out_off;
+}
+
+static size_t
+out_free(void)
+{
+	if (out_off == out_len)
+		out_off = out_len = 0;
+	else if (out_off > 0 && out_cap - out_len < out_cap / 2) {
+		memmove(out, out + out_off, out_len - out_off);
+		out_len -= out_off;
+		out_off = 0;
+	}
+	return out_cap - out_len;
+}
+
+/* Appends text, and a '\n' if newline; it always fits (see the top). */
+static void
+out_vprintf(int newline, const char *fmt, va_list ap)
+{
+	size_t	 space = out_free();
+	int	 n;
+
+	if (space < 2)
+		return;
+	n = vsnprintf(out + out_len, space - 1, fmt, ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > space - 2)
+		n = (int)(space - 2);
+	out_len += (size_t)n;
+	if (newline)
+		out[out_len++] = '\n';
+}
+
+static void
+out_printf(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	out_vprintf(1, fmt, ap);
+	va_end(ap);
+}
+
+static void
+out_cat(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	out_vprintf(0, fmt, ap);
+	va_end(ap);
+}
+
+/* -1: the connection is broken; 0: the socket is full; 1: all written */
+static int
+out_flush(void)
+{
+	ssize_t	 n;
+
+	while (out_pending() > 0) {
+		n = write(sess.fd, out + out_off, out_pending());
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			return -1;
+		}
+		out_off += (size_t)n;
+	}
+	return 1;
+}
+
+/* Ring lines into the buffer, and the "dropped" line where they were lost. */
+static int
+pull(size_t limit)
+{
+	size_t	 space, n;
+	int	 got = 0;
+
+	while (sess.room >= 0 && sess.cursor != room_head(sess.room)) {
+		space = out_free();
+		if (space > limit)
+			space = limit;
+		if (space <= NOTICE_SPACE)
+			break;
+		n = room_pull(sess.room, &sess.cursor, sess.id, out + out_len,
+		    space - NOTICE_SPACE, &sess.dropped);
+		out_len += n;
+		if (sess.dropped > 0) {
+			out_printf("Server is very busy and dropped %llu "
+			    "messages, sorry!", (unsigned long long)sess.dropped);
+			sess.dropped = 0;
+		} else if (n == 0)
+			break;
+		got = 1;
+		limit -= n < limit ? n : limit;
+	}
+	return got;
+}
+
+/*
+ * Everything the room had for us before a direct reply, so the client
+ * sees the results of its lines in order.  It fits: see the top.  If it
+ * ever did not, the rest is skipped and counted, never left behind.
+ */
+static void
+catch_up(void)
+{
+	if (sess.room < 0)
+		return;
+	pull(SIZE_MAX);
+	if (sess.cursor != room_head(sess.room)) {
+		sess.dropped += room_head(sess.room) - sess.cursor;
+		sess.cursor = room_head(sess.room);
+		out_printf("Server is very busy and dropped %llu messages, "
+		    "sorry!", (unsigned long long)sess.dropped);
+		sess.dropped = 0;
+	}
+}
+
+void
+session_reply(struct session *s, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	(void)s;
+	catch_up();
+	va_start(ap, fmt);
+	out_vprintf(1, fmt, ap);
+	va_end(ap);
+}
+
+/* The janitor: slots of children that died, freed under the lock. */
+
+static void
+post_line(int room, uint64_t from, uint32_t flags, const char *a,
+    const char *b)
+{
+	struct iovec	 iov[2];
+
+	iov[0].iov_base = (void *)a;
+	iov[0].iov_len = strlen(a);
+	iov[1].iov_base = (void *)b;
+	iov[1].iov_len = strlen(b);
+	room_post(room, from, flags, iov, 2);
+}
+
+/* Global lock held: leave the room (telling it), free the name, the slot. */
+static void
+slot_release(int slot)
+{
+	struct client_slot	*s = shm_slot(slot);
+	int			 room = s->room;
+
+	if (room >= 0) {
+		room_remove_member(room, slot);
+		if (shm_room(room)->members > 0)
+			post_line(room, s->session, 0, s->name, " left");
+	}
+	name_remove(slot);
+	s->name[0] = '\0';
+	atomic_store(&s->pid, 0);
+	atomic_store(&s->state, SLOT_FREE);
+	s->next = shm->free_slot;
+	shm->free_slot = slot;
+}
+
+static void
+janitor_sweep(void)
+{
+	uint32_t		 i;
+	struct client_slot	*s;
+
+	if (atomic_exchange(&shm->dead_pending, 0) == 0)
+		return;
+	for (i = 0; i < shm->max_clients; i++) {
+		s = shm_slot(i);
+		if (atomic_load(&s->state) != SLOT_DEAD)
+			continue;
+		log_info("%s: freed after its process died", s->name);
+		slot_release((int)i);
+		atomic_fetch_add(&shm->janitor_frees, 1);
+	}
+}
+
+void
+state_lock(void)
+{
+	shm_lock();
+	janitor_sweep();
+}
+
+void
+state_unlock(void)
+{
+	shm_unlock();
+}
+
+/* Commands' effects */
+
+static void
+watch_doorbell(int op, int room)
+{
+	struct epoll_event	 ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLET;
+	ev.data.u32 = TAG_DOORBELL;
+	if (epoll_ctl(session_ep, op, room_doorbells[room], &ev) == -1)
+		fatal("cannot %s the doorbell of room %d",
+		    op == EPOLL_CTL_ADD ? "watch" : "stop watching", room);
+}
+
+/* Global lock held: into the room, from its current head on. */
+static void
+enter_room(int room)
+{
+	room_add_member(room, sess.slot);
+	sess.room = room;
+	sess.cursor = room_head(room);
+	post_line(room, sess.id, ENTRY_SKIP_SELF, sess.name, " joined");
+}
+
+void
+session_join(struct session *s, const char *name)
+{
+	int	 room, old = s->room;
+
+	catch_up();
+	state_lock();
+	room = room_find(name);
+	if (room == old) {
+		state_unlock();
+		out_printf("You are in %s", name);
+		return;
+	}
+	if (room == -1 && (room = room_create(name)) == -1) {
+		state_unlock();
+		out_printf("Too many rooms, try again later");
+		return;
+	}
+	room_remove_member(old, s->slot);
+	if (shm_room(old)->members > 0)
+		post_line(old, s->id, 0, s->name, " left");
+	enter_room(room);
+	state_unlock();
+	out_printf("You joined %s", name);
+	watch_doorbell(EPOLL_CTL_DEL, old);
+	watch_doorbell(EPOLL_CTL_ADD, room);
+}
+
+void
+session_rename(struct session *s, const char *name)
+{
+	char	 old[NAME_SIZE], line[3 * NAME_SIZE];
+
+	state_lock();
+	if (name_lookup(name) != -1) {
+		state_unlock();
+		session_reply(s, "%s is already taken", name);
+		return;
+	}
+	snprintf(old, sizeof(old), "%s", s->name);
+	name_remove(s->slot);
+	snprintf(shm_slot(s->slot)->name, NAME_SIZE, "%s", name);
+	name_insert(s->slot);
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	snprintf(line, sizeof(line), "%s is now %s", old, name);
+	post_line(s->room, s->id, 0, line, "");
+	state_unlock();
+	log_debug("%s is now %s", old, name);
+}
+
+void
+session_say(struct session *s, const char *text, size_t len)
+{
+	struct iovec	 iov[3];
+
+	iov[0].iov_base = s->name;
+	iov[0].iov_len = strlen(s->name);
+	iov[1].iov_base = (void *)": ";
+	iov[1].iov_len = 2;
+	iov[2].iov_base = (void *)text;
+	iov[2].iov_len = len;
+	room_post(s->room, s->id, 0, iov, 3);
+	atomic_fetch_add_explicit(&shm->lines, 1, memory_order_relaxed);
+}
+
+static int
+by_name(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* "Users - a, b, c": the names copied under the lock, sorted outside. */
+void
+session_list_users(struct session *s)
+{
+	size_t	 n = 0, i;
+	int	 slot;
+
+	state_lock();
+	for (slot = shm_room(s->room)->first; slot != -1 &&
+	    (n + 1) * NAME_SIZE <= scratch_cap; slot = shm_slot(slot)->next)
+		memcpy(scratch + n++ * NAME_SIZE, shm_slot(slot)->name,
+		    NAME_SIZE);
+	state_unlock();
+	qsort(scratch, n, NAME_SIZE, by_name);
+	catch_up();
+	out_cat("Users - ");
+	for (i = 0; i < n; i++)
+		out_cat("%s%s", i > 0 ? ", " : "", scratch + i * NAME_SIZE);
+	out_printf("%s", "");
+}
+
+struct room_count {
+	char	 name[NAME_SIZE];
+	int32_t	 members;
+	int32_t	 pad;
+};
+
+static int
+by_members_then_name(const void *a, const void *b)
+{
+	const struct room_count	*x = a, *y = b;
+
+	if (x->members != y->members)
+		return x->members > y->members ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* "Rooms - main (3), pizza (1)": by members, then by name. */
+void
+session_list_rooms(struct session *s)
+{
+	struct room_count	*rooms = (struct room_count *)(void *)scratch;
+	struct room		*r;
+	size_t			 n = 0, i;
+	uint32_t		 k;
+
+	(void)s;
+	state_lock();
+	for (k = 0; k < shm->max_rooms; k++) {
+		r = shm_room(k);
+		if (r->members == 0)
+			continue;
+		memcpy(rooms[n].name, r->name, NAME_SIZE);
+		rooms[n++].members = r->members;
+	}
+	state_unlock();
+	qsort(rooms, n, sizeof(*rooms), by_members_then_name);
+	catch_up();
+	out_cat("Rooms - ");
+	for (i = 0; i < n; i++)
+		out_cat("%s%s (%d)", i > 0 ? ", " : "", rooms[i].name,
+		    (int)rooms[i].members);
+	out_printf("%s", "");
+}
+
+/* A session */
+
+static void
+set_title(const char *title)
+{
+	prctl(PR_SET_NAME, title, 0, 0, 0);
+}
+
+static void
+peer_address(int fd, char *buf, size_t size)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	char			 host[INET6_ADDRSTRLEN];
+	int			 port = 0;
+
+	snprintf(buf, size, "unknown");
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
+		return;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		port = ntohs(sin->sin_port);
+		snprintf(buf, size, "%s:%d", host, port);
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		port = ntohs(sin6->sin6_port);
+		snprintf(buf, size, "[%s]:%d", host, port);
+	}
+}
+
+static int
+session_start(int fd)
+{
+	struct client_slot	*slot;
+	struct epoll_event	 ev;
+	char			 peer[64];
+	int			 one = 1;
+
+	memset(&sess, 0, sizeof(sess));
+	sess.fd = fd;
+	sess.room = -1;
+	out_off = out_len = 0;
+	input_init(&in, inbuf, in_cap, conf->max_line_length);
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1)
+		log_warn("cannot make the client socket non-blocking");
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+	state_lock();
+	if ((sess.slot = shm->free_slot) == -1) {
+		state_unlock();
+		out_printf("Server is full, try again later");
+		return -1;
+	}
+	slot = shm_slot(sess.slot);
+	shm->free_slot = slot->next;
+	sess.id = shm->next_session++;
+	name_generate(sess.name);
+	slot->session = sess.id;
+	slot->since = (int64_t)time(NULL);
+	slot->room = -1;
+	slot->next = slot->prev = -1;
+	memcpy(slot->name, sess.name, NAME_SIZE);
+	atomic_store(&slot->pid, getpid());
+	atomic_store(&slot->state, SLOT_ACTIVE);
+	name_insert(sess.slot);
+	state_unlock();
+	atomic_fetch_add(&shm->connections, 1);
+
+	cmd_help(&sess, "");
+	out_printf("You are %s", sess.name);
+	state_lock();
+	enter_room(ROOM_MAIN);
+	state_unlock();
+	out_printf("You joined main");
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+	ev.data.u32 = TAG_CLIENT;
+	if (epoll_ctl(session_ep, EPOLL_CTL_ADD, fd, &ev) == -1)
+		fatal("cannot watch the client socket");
+	watch_doorbell(EPOLL_CTL_ADD, ROOM_MAIN);
+	peer_address(fd, peer, sizeof(peer));
+	log_info("%s connected from %s", sess.name, peer);
+	return 0;
+}
+
+static void
+session_end(const char *why)
+{
+	state_lock();
+	slot_release(sess.slot);
+	state_unlock();
+	watch_doorbell(EPOLL_CTL_DEL, sess.room);
+	if (epoll_ctl(session_ep, EPOLL_CTL_DEL, sess.fd, NULL) == -1)
+		log_warn("cannot stop watching the client socket");
+	log_info("%s disconnected (%s)", sess.name, why);
+	sess.room = -1;
+}
+
+/* The last lines out, for a bounded time; then the socket is closed. */
+static void
+linger_and_close(int fd)
+{
+	struct timespec		 start, now;
+	struct epoll_event	 ev;
+	char			 sink[512];
+	long			 waited;
+	int			 ep;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		if (out_flush() != 0)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		waited = (now.tv_sec - start.tv_sec) * 1000 +
+		    (now.tv_nsec - start.tv_nsec) / 1000000;
+		if (waited >= LINGER_MS)
+			break;
+		if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+			break;
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLOUT;
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0)
+			(void)epoll_wait(ep, &ev, 1, (int)(LINGER_MS - waited));
+		close(ep);
+	}
+	/* unread input would make close() send a reset, which can destroy
+	 * the last lines in flight: say we are done, then drop what came */
+	(void)shutdown(fd, SHUT_WR);
+	while (read(fd, sink, sizeof(sink)) > 0)
+		;
+	close(fd);
+}
+
+/* One line from the client, or the end of the session. */
+static int
+take_line(int eof)
+{
+	char	*line;
+	size_t	 len;
+
+	switch (input_next(&in, eof, &line, &len)) {
+	case INPUT_NONE:
+		return 0;
+	case INPUT_TOO_LONG:
+		session_reply(&sess, "Messages can only be %u chars long",
+		    conf->max_line_length);
+		return 1;
+	case INPUT_QUIT:
+		sess.quit = 1;
+		return 1;
+	case INPUT_LINE:
+		cmd_line(&sess, line, len);
+		return 1;
+	}
+	return 0;
+}
+
+/* -1: the connection broke or closed; 0: would block; 1: read some */
+static int
+read_input(void)
+{
+	ssize_t	 n;
+
+	n = read(sess.fd, input_tail(&in), input_space(&in));
+	if (n > 0) {
+		input_added(&in, (size_t)n);
+		return 1;
+	}
+	if (n == 0)
+		return -1;
+	if (errno == EAGAIN || errno == EINTR)
+		return 0;
+	return -1;
+}
+
+static const char *
+session_loop(void)
+{
+	struct epoll_event	 events[4];
+	int			 readable = 1, writable = 1, eof = 0, busy;
+	int			 n, i, r;
+
+	for (;;) {
+		if (sess.quit)
+			return eof ? "end of input" : "quit";
+		if (terminate) {
+			out_printf("Server is shutting down");
+			return "server shutting down";
+		}
+		busy = 0;
+		if (writable && out_pending() > 0) {
+			if ((r = out_flush()) == -1)
+				return "connection lost";
+			writable = r;
+		}
+		if (out_pending() < PULL_LOW && pull(PULL_CHUNK))
+			busy = 1;
+		while (out_pending() == 0 && take_line(eof)) {
+			busy = 1;
+			if (sess.quit)
+				return eof ? "end of input" : "quit";
+			if (writable && (r = out_flush()) == -1)
+				return "connection lost";
+			writable = r != 0;
+		}
+		input_compact(&in);
+		if (readable && !eof && out_pending() == 0 &&
+		    input_space(&in) > 0) {
+			r = read_input();
+			if (r == -1)
+				eof = 1;
+			readable = r == 1;
+			busy = 1;
+		}
+		if (eof && out_pending() == 0 && !take_line(1))
+			return "end of input";
+		if (busy)
+			continue;
+		if (out_pending() < PULL_LOW) {
+			room_arm(sess.room);
+			if (room_head(sess.room) != sess.cursor)
+				continue;
+		}
+		n = epoll_pwait(session_ep, events, 4, -1, &waitmask);
+		if (n == -1 && errno != EINTR)
+			fatal("epoll_wait");
+		for (i = 0; i < n; i++) {
+			switch (events[i].data.u32) {
+			case TAG_CLIENT:
+				if (events[i].events & (EPOLLIN | EPOLLRDHUP |
+				    EPOLLHUP | EPOLLERR))
+					readable = 1;
+				if (events[i].events & (EPOLLOUT | EPOLLHUP |
+				    EPOLLERR))
+					writable = 1;
+				break;
+			case TAG_MASTER:
+				master_gone = 1;
+				(void)epoll_ctl(session_ep, EPOLL_CTL_DEL,
+				    fds->master_alive, NULL);
+				break;
+			}
+		}
+	}
+}
+
+static void
+serve(int fd)
+{
+	const char	*why;
+
+	set_title("chatd: busy");
+	if (session_start(fd) == -1) {
+		linger_and_close(fd);
+		return;
+	}
+	why = session_loop();
+	session_end(why);
+	linger_and_close(fd);
+	sess.fd = -1;
+	/* a big reply touched pages that this child need not keep */
+	if (out_cap > PULL_CHUNK * 2)
+		(void)madvise(out + PULL_CHUNK, out_cap - PULL_CHUNK,
+		    MADV_DONTNEED);
+}
+
+/* The pool side */
+
+static void
+tell_master(int type)
+{
+	struct handoff_msg	 msg;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.type = type;
+	msg.index = fds->index;
+	msg.pid = getpid();
+	while (send(fds->handoff, &msg, sizeof(msg), MSG_NOSIGNAL) == -1) {
+		if (errno == EINTR)
+			continue;
+		if (errno == EPIPE || errno == ECONNRESET)
+			exit(0);	/* the master is gone */
+		fatal("cannot report to the master");
+	}
+}
+
+/* -1: nothing there; else the client's fd. Exits when told to. */
+static int
+take_connection(void)
+{
+	struct handoff_msg	 msg;
+	struct msghdr		 mh;
+	struct iovec		 iov;
+	struct cmsghdr		*cm;
+	union {
+		char		 buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr	 align;
+	}			 control;
+	ssize_t			 n;
+	int			 fd = -1;
+
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = &msg;
+	iov.iov_len = sizeof(msg);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = control.buf;
+	mh.msg_controllen = sizeof(control.buf);
+	n = recvmsg(fds->handoff, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return -1;
+		fatal("cannot receive from the master");
+	}
+	if (n == 0)
+		exit(0);		/* the master closed its end */
+	if ((cm = CMSG_FIRSTHDR(&mh)) != NULL && cm->cmsg_level == SOL_SOCKET &&
+	    cm->cmsg_type == SCM_RIGHTS)
+		memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+	if (msg.type == HANDOFF_RETIRE) {
+		if (fd != -1)
+			close(fd);
+		exit(0);
+	}
+	if (msg.type != HANDOFF_CONNECTION || fd == -1) {
+		log_warnx("unexpected message %d from the master", msg.type);
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void
+watch(int ep, int fd, uint32_t events, enum tag tag)
+{
+	struct epoll_event	 ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = events;
+	ev.data.u32 = tag;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == -1)
+		fatal("cannot set up the child's epoll");
+}
+
+static void
+child_setup(void)
+{
+	struct sigaction	 sa;
+	sigset_t		 block;
+	char			 name[32];
+
+	snprintf(name, sizeof(name), "chatd[%d]", (int)getpid());
+	log_setname(name);
+	set_title("chatd: idle");
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_terminate;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
+	    sigaction(SIGINT, &sa, NULL) == -1)
+		fatal("sigaction");
+	sa.sa_handler = SIG_IGN;
+	(void)sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_DFL;
+	(void)sigaction(SIGCHLD, &sa, NULL);
+	/* TERM and INT stay blocked except inside epoll_pwait, so a signal
+	 * never slips in between checking the flag and going to sleep */
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	if (sigprocmask(SIG_SETMASK, &block, NULL) == -1)
+		fatal("sigprocmask");
+	sigemptyset(&waitmask);
+
+	if ((session_ep = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
+	    (idle_ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		fatal("epoll_create1");
+	watch(session_ep, fds->master_alive, EPOLLIN, TAG_MASTER);
+	watch(idle_ep, fds->master_alive, EPOLLIN, TAG_MASTER);
+	watch(idle_ep, fds->handoff, EPOLLIN | EPOLLEXCLUSIVE, TAG_HANDOFF);
+	watch(idle_ep, fds->janitor, EPOLLIN | EPOLLET | EPOLLEXCLUSIVE,
+	    TAG_JANITOR);
+}
+
+void
+child_main(const struct config *c, const struct child_fds *f)
+{
+	struct epoll_event	 events[4];
+	unsigned		 served = 0;
+	int			 n, i, fd;
+
+	conf = c;
+	fds = f;
+	child_setup();
+	tell_master(HANDOFF_READY);
+	for (;;) {
+		n = epoll_pwait(idle_ep, events, 4, -1, &waitmask);
+		if (n == -1 && errno != EINTR)
+			fatal("epoll_wait");
+		if (terminate)
+			exit(0);
+		for (i = 0; i < n; i++) {
+			switch (events[i].data.u32) {
+			case TAG_MASTER:
+				exit(0);
+			case TAG_JANITOR:
+				state_lock();
+				state_unlock();
+				break;
+			case TAG_HANDOFF:
+				if ((fd = take_connection()) == -1)
+					break;
+				tell_master(HANDOFF_BUSY);
+				serve(fd);
+				served++;
+				if (terminate || master_gone ||
+				    (conf->max_connections_per_child > 0 &&
+				    served >= conf->max_connections_per_child))
+					exit(0);
+				set_title("chatd: idle");
+				tell_master(HANDOFF_READY);
+				break;
+			}
+		}
+	}
+}

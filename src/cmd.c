@@ -1,0 +1,133 @@
+/*
+ * cmd.c: a line from a client: chat text, or a command from the table.
+ * The table drives parsing, /help and "Unrecognized command"; a command
+ * is a row and a function.
+ */
+#include <string.h>
+
+#include "child.h"
+#include "cmd.h"
+#include "names.h"
+#include "proto.h"
+#include "room.h"
+
+static void	cmd_name(struct session *, const char *);
+static void	cmd_rooms(struct session *, const char *);
+static void	cmd_join(struct session *, const char *);
+static void	cmd_users(struct session *, const char *);
+static void	cmd_quit(struct session *, const char *);
+
+static const struct command {
+	const char	*name;
+	const char	*args;		/* for /help; NULL: takes none */
+	void		(*handler)(struct session *, const char *);
+	const char	*help;
+} commands[] = {
+	{ "/help",	NULL,		cmd_help,	"print this message" },
+	{ "/name",	"{name}",	cmd_name,	"change name" },
+	{ "/rooms",	NULL,		cmd_rooms,	"list rooms" },
+	{ "/join",	"{room}",	cmd_join,	"joins room" },
+	{ "/users",	NULL,		cmd_users,	"list users in room" },
+	{ "/quit",	NULL,		cmd_quit,	"quit server" },
+};
+#define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
+
+void
+cmd_help(struct session *s, const char *args)
+{
+	const struct command	*c;
+
+	(void)args;
+	session_reply(s, "Server commands");
+	for (c = commands; c < commands + NCOMMANDS; c++) {
+		if (c->args != NULL)
+			session_reply(s, "  %s %s - %s", c->name, c->args,
+			    c->help);
+		else
+			session_reply(s, "  %s - %s", c->name, c->help);
+	}
+}
+
+static void
+cmd_name(struct session *s, const char *name)
+{
+	if (!name_valid(name, strlen(name))) {
+		session_reply(s, "Name must be 2 - 20 alphanumeric chars");
+		return;
+	}
+	session_rename(s, name);
+}
+
+static void
+cmd_rooms(struct session *s, const char *args)
+{
+	(void)args;
+	session_list_rooms(s);
+}
+
+static void
+cmd_join(struct session *s, const char *room)
+{
+	if (!room_valid(room, strlen(room))) {
+		session_reply(s, "Room must be 2 - 20 alphanumeric chars");
+		return;
+	}
+	session_join(s, room);
+}
+
+static void
+cmd_users(struct session *s, const char *args)
+{
+	(void)args;
+	session_list_users(s);
+}
+
+static void
+cmd_quit(struct session *s, const char *args)
+{
+	(void)args;
+	s->quit = 1;
+}
+
+static int
+is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/*
+ * The first word names the command; the rest, without the blanks around
+ * it, is its argument ("/name  Bob " names Bob, "/name Bob Smith" is an
+ * invalid name).  Commands that take no argument ignore what follows.
+ */
+void
+cmd_line(struct session *s, char *line, size_t len)
+{
+	const struct command	*c;
+	char			*args, *end;
+	size_t			 word;
+
+	len = strip_controls(line, len);
+	if (len == 0)
+		return;
+	if (line[0] != '/') {
+		session_say(s, line, len);
+		return;
+	}
+	line[len] = '\0';
+	for (word = 0; word < len && !is_blank(line[word]); word++)
+		;
+	for (args = line + word; is_blank(*args); args++)
+		;
+	for (end = line + len; end > args && is_blank(end[-1]); end--)
+		;
+	*end = '\0';
+	for (c = commands; c < commands + NCOMMANDS; c++)
+		if (strlen(c->name) == word &&
+		    memcmp(c->name, line, word) == 0) {
+			c->handler(s, args);
+			return;
+		}
+	session_reply(s, "Unrecognized command %.*s, try /help", (int)word,
+	    line);
+}

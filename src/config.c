@@ -1,0 +1,236 @@
+/*
+ * config.c: chatd.conf.  One "Keyword value" a line, keywords in any
+ * case, '#' starts a comment.  Every setting is a row of the table below
+ * with its limits, so a bad value is reported the same way everywhere:
+ * "FILE:LINE: what is wrong".
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+
+enum kind { NUMBER, STRING };
+
+struct setting {
+	const char	*name;
+	enum kind	 kind;
+	size_t		 offset;
+	unsigned	 min, max;	/* NUMBER: range; STRING: max length */
+};
+
+#define NUM(n, f, lo, hi)	{ n, NUMBER, offsetof(struct config, f), lo, hi }
+#define STR(n, f)		{ n, STRING, offsetof(struct config, f), 0, \
+				  sizeof(((struct config *)0)->f) - 1 }
+
+static const struct setting settings[] = {
+	STR("ListenAddress", listen_address),
+	NUM("Port", port, 0, 65535),
+	NUM("MaxClients", max_clients, 1, 100000),
+	NUM("MinSpare", min_spare, 1, 1000),
+	NUM("MaxSpare", max_spare, 1, 1000),
+	NUM("MaxConnectionsPerChild", max_connections_per_child, 0, 10000000),
+	NUM("MaxRooms", max_rooms, 1, 65536),
+	NUM("RingSize", ring_size, 16, 65536),
+	NUM("MaxLineLength", max_line_length, 16, 4096),
+	STR("SegmentName", segment_name),
+};
+#define NSETTINGS	(sizeof(settings) / sizeof(settings[0]))
+
+void
+config_defaults(struct config *conf)
+{
+	memset(conf, 0, sizeof(*conf));
+	strcpy(conf->listen_address, "127.0.0.1");
+	conf->port = 42069;
+	conf->max_clients = 10000;
+	conf->min_spare = 8;
+	conf->max_spare = 32;
+	conf->max_connections_per_child = 10000;
+	conf->max_rooms = 1024;
+	conf->ring_size = 256;
+	conf->max_line_length = 400;
+	strcpy(conf->segment_name, "/chatd");
+}
+
+static int
+parse_number(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	char		*end;
+	unsigned long	 v;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+int
+config_parse_port(const char *s, unsigned *port)
+{
+	return parse_number(s, 0, 65535, port);
+}
+
+static int
+check_segment_name(const char *name)
+{
+	return name[0] == '/' && name[1] != '\0' &&
+	    strchr(name + 1, '/') == NULL && strlen(name) <= 200;
+}
+
+static int
+set_value(struct config *conf, const struct setting *s, const char *value,
+    const char *path, int line)
+{
+	char	*field = (char *)conf + s->offset;
+
+	if (s->kind == NUMBER) {
+		if (parse_number(value, s->min, s->max,
+		    (unsigned *)(void *)field) == -1) {
+			fprintf(stderr, "%s:%d: %s must be a number from %u to "
+			    "%u, not \"%s\"\n", path, line, s->name, s->min,
+			    s->max, value);
+			return -1;
+		}
+		return 0;
+	}
+	if (strlen(value) > s->max) {
+		fprintf(stderr, "%s:%d: %s is longer than %u characters\n",
+		    path, line, s->name, s->max);
+		return -1;
+	}
+	strcpy(field, value);
+	return 0;
+}
+
+/* Splits "Keyword value # comment" in place; 0 words: blank. */
+static int
+split_line(char *buf, char **words, int max)
+{
+	char	*p = buf;
+	int	 n = 0;
+
+	if ((p = strchr(buf, '#')) != NULL)
+		*p = '\0';
+	for (p = strtok(buf, " \t\r\n"); p != NULL; p = strtok(NULL, " \t\r\n")) {
+		if (n == max)
+			return max + 1;
+		words[n++] = p;
+	}
+	return n;
+}
+
+static int
+parse_line(struct config *conf, char *buf, const char *path, int line,
+    int seen[])
+{
+	char	*words[2];
+	size_t	 i;
+	int	 n;
+
+	n = split_line(buf, words, 2);
+	if (n == 0)
+		return 0;
+	for (i = 0; i < NSETTINGS; i++)
+		if (strcasecmp(words[0], settings[i].name) == 0)
+			break;
+	if (i == NSETTINGS) {
+		fprintf(stderr, "%s:%d: unknown setting \"%s\"\n", path, line,
+		    words[0]);
+		return -1;
+	}
+	if (n == 1) {
+		fprintf(stderr, "%s:%d: %s needs a value\n", path, line,
+		    settings[i].name);
+		return -1;
+	}
+	if (n > 2) {
+		fprintf(stderr, "%s:%d: %s takes one value\n", path, line,
+		    settings[i].name);
+		return -1;
+	}
+	if (seen[i] != 0) {
+		fprintf(stderr, "%s:%d: %s is already set on line %d\n", path,
+		    line, settings[i].name, seen[i]);
+		return -1;
+	}
+	seen[i] = line;
+	return set_value(conf, &settings[i], words[1], path, line);
+}
+
+/* The line that set a setting, 0 if it kept its default. */
+static int
+line_of(const int seen[], const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < NSETTINGS; i++)
+		if (strcmp(settings[i].name, name) == 0)
+			return seen[i];
+	return 0;
+}
+
+static int
+check_config(const struct config *conf, const char *path, const int seen[])
+{
+	int	 a, b;
+
+	if (!check_segment_name(conf->segment_name)) {
+		fprintf(stderr, "%s:%d: SegmentName must start with / and "
+		    "contain no other /, not \"%s\"\n", path,
+		    line_of(seen, "SegmentName"), conf->segment_name);
+		return -1;
+	}
+	if (conf->min_spare > conf->max_spare) {
+		a = line_of(seen, "MinSpare");
+		b = line_of(seen, "MaxSpare");
+		fprintf(stderr, "%s:%d: MinSpare (%u) is larger than MaxSpare "
+		    "(%u)\n", path, a > b ? a : b, conf->min_spare,
+		    conf->max_spare);
+		return -1;
+	}
+	return 0;
+}
+
+int
+config_load(struct config *conf, const char *path, int must_exist)
+{
+	FILE	*fp;
+	char	 buf[1024];
+	int	 line = 0, seen[NSETTINGS] = { 0 }, rc = 0;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		if (errno == ENOENT && !must_exist)
+			return 0;
+		fprintf(stderr, "chatd: cannot open %s: %s\n", path,
+		    strerror(errno));
+		return -1;
+	}
+	while (rc == 0 && fgets(buf, sizeof(buf), fp) != NULL) {
+		line++;
+		if (strchr(buf, '\n') == NULL && !feof(fp)) {
+			fprintf(stderr, "%s:%d: line too long\n", path, line);
+			rc = -1;
+			break;
+		}
+		rc = parse_line(conf, buf, path, line, seen);
+	}
+	if (rc == 0 && ferror(fp)) {
+		fprintf(stderr, "chatd: cannot read %s: %s\n", path,
+		    strerror(errno));
+		rc = -1;
+	}
+	fclose(fp);
+	if (rc == 0)
+		rc = check_config(conf, path, seen);
+	return rc;
+}

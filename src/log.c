@@ -1,0 +1,107 @@
+/*
+ * log.c: one line per event on stderr, "chatd: message", with the pid
+ * for children.  (syslog comes with daemonizing, in a later step.)
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static int	 log_verbose;
+static char	 log_name[32] = "chatd";
+
+void
+log_init(int verbose)
+{
+	log_verbose = verbose;
+	setvbuf(stderr, NULL, _IOLBF, 0);
+}
+
+void
+log_setname(const char *name)
+{
+	snprintf(log_name, sizeof(log_name), "%s", name);
+}
+
+static void
+vlog(const char *fmt, va_list ap, const char *error)
+{
+	char	 line[1024];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (error != NULL)
+		fprintf(stderr, "%s: %s: %s\n", log_name, line, error);
+	else
+		fprintf(stderr, "%s: %s\n", log_name, line);
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 error[128];
+
+	snprintf(error, sizeof(error), "%s", strerror(errno));
+	va_start(ap, fmt);
+	vlog(fmt, ap, error);
+	va_end(ap);
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog(fmt, ap, NULL);
+	va_end(ap);
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog(fmt, ap, NULL);
+	va_end(ap);
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (!log_verbose)
+		return;
+	va_start(ap, fmt);
+	vlog(fmt, ap, NULL);
+	va_end(ap);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 error[128];
+
+	snprintf(error, sizeof(error), "%s", strerror(errno));
+	va_start(ap, fmt);
+	vlog(fmt, ap, error);
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog(fmt, ap, NULL);
+	va_end(ap);
+	exit(1);
+}

@@ -1,0 +1,228 @@
+/*
+ * chatd: a chat server, a classic preforking Unix daemon.
+ *
+ * main() reads the way the man page does: options, configuration, the
+ * listening socket, the shared segment and its doorbells, then the
+ * master's loop (master.c), which forks the children (child.c).
+ */
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "config.h"
+#include "log.h"
+#include "master.h"
+#include "room.h"
+#include "shm.h"
+
+__attribute__((noreturn))
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: chatd [-dhinv] [-f file] [-l address] "
+	    "[-p port]\n");
+	exit(2);
+}
+
+static void
+format_address(const struct sockaddr *sa, char *buf, size_t size)
+{
+	char	 host[INET6_ADDRSTRLEN] = "?";
+	int	 port = 0;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const void *)sa;
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		port = ntohs(sin->sin_port);
+		snprintf(buf, size, "%s:%d", host, port);
+	} else {
+		const struct sockaddr_in6 *sin6 = (const void *)sa;
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		port = ntohs(sin6->sin6_port);
+		snprintf(buf, size, "[%s]:%d", host, port);
+	}
+}
+
+/* Binds ListenAddress:Port; the first log line says where. */
+static int
+listen_on(const struct config *conf)
+{
+	struct addrinfo		 hints, *res, *ai;
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	char			 port[8], where[128];
+	int			 fd = -1, e, one = 1, saved = 0;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%u", conf->port);
+	if ((e = getaddrinfo(conf->listen_address, port, &hints, &res)) != 0) {
+		fprintf(stderr, "chatd: cannot resolve %s: %s\n",
+		    conf->listen_address, gai_strerror(e));
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd == -1) {
+			saved = errno;
+			continue;
+		}
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+		    sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    listen(fd, SOMAXCONN) == 0)
+			break;
+		saved = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd == -1) {
+		fprintf(stderr, "chatd: cannot bind %s:%u: %s\n",
+		    conf->listen_address, conf->port, strerror(saved));
+		return -1;
+	}
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		fatal("getsockname");
+	format_address((struct sockaddr *)&ss, where, sizeof(where));
+	log_info("listening on %s", where);
+	return fd;
+}
+
+/* Every process holds one eventfd per room: raise the soft limit. */
+static int
+raise_fd_limit(const struct config *conf)
+{
+	struct rlimit	 rl;
+	rlim_t		 need = (rlim_t)conf->max_rooms + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		fatal("getrlimit");
+	if (rl.rlim_cur >= need)
+		return 0;
+	if (rl.rlim_max < need) {
+		fprintf(stderr, "chatd: MaxRooms %u needs %llu open files, but "
+		    "the limit is %llu (ulimit -n)\n", conf->max_rooms,
+		    (unsigned long long)need, (unsigned long long)rl.rlim_max);
+		return -1;
+	}
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		fatal("setrlimit");
+	return 0;
+}
+
+static int
+make_doorbells(const struct config *conf)
+{
+	unsigned	 i;
+
+	room_doorbells = calloc(conf->max_rooms, sizeof(int));
+	if (room_doorbells == NULL)
+		fatal("cannot allocate the doorbell table");
+	for (i = 0; i < conf->max_rooms; i++) {
+		room_doorbells[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (room_doorbells[i] == -1) {
+			fprintf(stderr, "chatd: cannot create the doorbell of "
+			    "room %u of %u: %s\n", i, conf->max_rooms,
+			    strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct config	 conf;
+	const char	*conffile = CONFIG_DEFAULT_PATH;
+	const char	*address = NULL, *port = NULL;
+	int		 ch, debug = 0, noaction = 0, verbose = 0, inetd = 0;
+	int		 explicit_file = 0, fd;
+
+	config_defaults(&conf);
+	while ((ch = getopt(argc, argv, "df:hil:np:v")) != -1) {
+		switch (ch) {
+		case 'd':
+			debug = 1;
+			break;
+		case 'f':
+			conffile = optarg;
+			explicit_file = 1;
+			break;
+		case 'i':
+			inetd = 1;
+			break;
+		case 'l':
+			address = optarg;
+			break;
+		case 'n':
+			noaction = 1;
+			break;
+		case 'p':
+			port = optarg;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	(void)debug;		/* no daemonizing yet: always in front */
+	if (config_load(&conf, conffile, explicit_file) == -1)
+		exit(1);	/* config_load said what and where */
+	if (address != NULL) {
+		if (strlen(address) >= sizeof(conf.listen_address)) {
+			fprintf(stderr, "chatd: -l %s: address too long\n",
+			    address);
+			exit(2);
+		}
+		strcpy(conf.listen_address, address);
+	}
+	if (port != NULL && config_parse_port(port, &conf.port) == -1) {
+		fprintf(stderr, "chatd: -p %s: not a port number (0-65535)\n",
+		    port);
+		exit(2);
+	}
+	if (noaction) {
+		fprintf(stderr, "configuration OK\n");
+		exit(0);
+	}
+	if (inetd) {
+		fprintf(stderr, "chatd: -i (inetd mode) is not implemented "
+		    "yet\n");
+		exit(1);
+	}
+	log_init(verbose);
+
+	if (raise_fd_limit(&conf) == -1)
+		exit(1);
+	if ((fd = listen_on(&conf)) == -1)
+		exit(1);
+	if (shm_create(&conf) == -1)
+		exit(1);
+	if (atexit(shm_remove) != 0)
+		fatalx("atexit");
+	if (make_doorbells(&conf) == -1)
+		exit(1);
+	child_buffers_init(&conf);
+	exit(master_run(&conf, fd));
+}

@@ -1,0 +1,523 @@
+/*
+ * master.c: the preforking master.
+ *
+ * The contract between the master and its children (PostgreSQL's
+ * postmaster and Apache's prefork, in small):
+ *
+ * - The master accepts, and hands each connection to an idle child over
+ *   ONE socketpair shared by the whole pool (SOCK_SEQPACKET: each message
+ *   with its descriptor goes to exactly one child; idle children wait on
+ *   it with EPOLLEXCLUSIVE so one is woken).  DESIGN.md sketches a
+ *   socketpair per child; with one per child the master holds thousands
+ *   of descriptors and every child forked later inherits an fd table that
+ *   large, tens of KiB of kernel memory each.  Children report READY
+ *   (idle) and BUSY (took a connection) on the same socketpair, so the
+ *   master knows how many are idle without touching shared memory.
+ * - The master keeps between MinSpare and MaxSpare idle children, never
+ *   more than MaxClients busy ones; one connection more is told "Server
+ *   is full, try again later" and closed here.
+ * - The master never takes a shared lock and never reads a client.  When
+ *   a child dies it marks that child's client slot dead with one atomic
+ *   compare-and-swap and rings the janitor eventfd; an idle child frees
+ *   the slot under the lock (or the next child that takes the lock).
+ * - Children hold the read end of a pipe whose write end only the master
+ *   has: when the master dies they finish their sessions and exit.
+ * - A child that dies before it was ever ready makes the master wait
+ *   before forking again, longer each time (Postfix's throttle), instead
+ *   of forking in a loop.
+ * - Signals come through a signalfd: no work in a signal handler.
+ */
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "log.h"
+#include "master.h"
+#include "shm.h"
+
+enum tag { TAG_LISTEN, TAG_CHILDREN, TAG_SIGNAL, TAG_TIMER };
+enum child_state { CHILD_NONE, CHILD_STARTING, CHILD_IDLE, CHILD_BUSY };
+
+#define STOP_GRACE	5	/* seconds children get to say goodbye */
+#define BACKOFF_MAX	60	/* seconds between forks after failures */
+#define ACCEPT_BATCH	64
+
+struct child {
+	pid_t	 pid;
+	int	 state;
+};
+
+static struct config	*conf;
+static struct child	*children;
+static int		*free_index;
+static int		 nfree, table_size;
+static int		 starting, idle, busy, inflight;
+static int		 listen_fd, epfd, sigfd, timerfd;
+static int		 handoff[2], alive[2], janitor;
+static int		 accepting, stopping, stop_ticks;
+static int		 startup_failures, demand;
+static time_t		 fork_after;
+
+static int
+available(void)
+{
+	return idle - inflight;
+}
+
+static int
+full(void)
+{
+	return busy + inflight >= (int)conf->max_clients;
+}
+
+static void
+watch(int fd, uint32_t events, enum tag tag, int op)
+{
+	struct epoll_event	 ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = events;
+	ev.data.u32 = tag;
+	if (epoll_ctl(epfd, op, fd, &ev) == -1)
+		fatal("epoll_ctl");
+}
+
+/* Listen only while someone can take a connection (or be told no). */
+static void
+update_accepting(void)
+{
+	int	 want = !stopping && (available() > 0 || full());
+
+	if (want == accepting)
+		return;
+	watch(listen_fd, want ? EPOLLIN : 0, TAG_LISTEN, EPOLL_CTL_MOD);
+	accepting = want;
+}
+
+static void
+fork_child(void)
+{
+	struct child_fds	 f;
+	pid_t			 pid;
+	int			 index;
+
+	if (nfree == 0)
+		return;
+	index = free_index[--nfree];
+	if ((pid = fork()) == -1) {
+		log_warn("cannot fork a child");
+		free_index[nfree++] = index;
+		fork_after = time(NULL) + 1;
+		return;
+	}
+	if (pid == 0) {
+		close(listen_fd);
+		close(epfd);
+		close(sigfd);
+		close(timerfd);
+		close(handoff[0]);
+		close(alive[1]);
+		f.handoff = handoff[1];
+		f.master_alive = alive[0];
+		f.janitor = janitor;
+		f.index = index;
+		child_main(conf, &f);
+	}
+	children[index].pid = pid;
+	children[index].state = CHILD_STARTING;
+	starting++;
+}
+
+/*
+ * Apache's rule: keep MinSpare children idle, forking more in growing
+ * batches while connections wait for them; retire the idle ones beyond
+ * MaxSpare a few at a time on the timer, so a burst does not make the
+ * pool flap.
+ */
+static void
+maintain_pool(int tick)
+{
+	int	 want, n;
+
+	if (stopping)
+		return;
+	want = (int)conf->min_spare - (available() + starting);
+	if (demand > 0 && starting == 0 && available() <= 0) {
+		n = (int)conf->min_spare << (demand < 4 ? demand : 4);
+		if (n > want)
+			want = n;
+	}
+	if (want > 0 && time(NULL) >= fork_after)
+		while (want-- > 0 && nfree > 0)
+			fork_child();
+	if (tick && available() > (int)conf->max_spare) {
+		struct handoff_msg msg = { HANDOFF_RETIRE, -1, 0 };
+
+		for (n = 0; n < 4 && available() > (int)conf->max_spare; n++) {
+			if (send(handoff[0], &msg, sizeof(msg),
+			    MSG_DONTWAIT | MSG_NOSIGNAL) == -1)
+				break;
+			inflight++;
+		}
+	}
+	update_accepting();
+}
+
+static void
+reject(int fd)
+{
+	static const char full_line[] = "Server is full, try again later\n";
+
+	(void)send(fd, full_line, sizeof(full_line) - 1,
+	    MSG_DONTWAIT | MSG_NOSIGNAL);
+	(void)shutdown(fd, SHUT_WR);
+}
+
+static int
+hand_off(int fd)
+{
+	struct handoff_msg	 msg = { HANDOFF_CONNECTION, -1, 0 };
+	struct msghdr		 mh;
+	struct iovec		 iov;
+	struct cmsghdr		*cm;
+	union {
+		char		 buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr	 align;
+	}			 control;
+
+	memset(&mh, 0, sizeof(mh));
+	memset(&control, 0, sizeof(control));
+	iov.iov_base = &msg;
+	iov.iov_len = sizeof(msg);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = control.buf;
+	mh.msg_controllen = sizeof(control.buf);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	if (sendmsg(handoff[0], &mh, MSG_DONTWAIT | MSG_NOSIGNAL) == -1) {
+		log_warn("cannot hand a connection to the pool");
+		return -1;
+	}
+	inflight++;
+	return 0;
+}
+
+static void
+accept_connections(void)
+{
+	int	 fd, n;
+
+	for (n = 0; n < ACCEPT_BATCH && (available() > 0 || full()); n++) {
+		fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EAGAIN || errno == EINTR ||
+			    errno == ECONNABORTED)
+				return;
+			log_warn("accept");
+			return;
+		}
+		if (full()) {
+			log_warnx("MaxClients (%u) reached: connection refused",
+			    conf->max_clients);
+			reject(fd);
+			close(fd);
+			continue;
+		}
+		if (hand_off(fd) == -1)
+			reject(fd);
+		close(fd);
+	}
+	/* connections still wait and no child is free: grow faster */
+	if (available() <= 0 && !full())
+		demand++;
+}
+
+static void
+child_message(void)
+{
+	struct handoff_msg	 msg;
+	struct child		*c;
+	ssize_t			 n;
+
+	while ((n = recv(handoff[0], &msg, sizeof(msg), MSG_DONTWAIT)) ==
+	    (ssize_t)sizeof(msg)) {
+		if (msg.index < 0 || msg.index >= table_size ||
+		    children[msg.index].pid != msg.pid)
+			continue;
+		c = &children[msg.index];
+		if (msg.type == HANDOFF_READY) {
+			if (c->state == CHILD_STARTING) {
+				starting--;
+				startup_failures = 0;
+			} else if (c->state == CHILD_BUSY)
+				busy--;
+			else
+				continue;
+			c->state = CHILD_IDLE;
+			idle++;
+		} else if (msg.type == HANDOFF_BUSY && c->state == CHILD_IDLE) {
+			c->state = CHILD_BUSY;
+			idle--;
+			busy++;
+			if (inflight > 0)
+				inflight--;
+		}
+	}
+	if (n == -1 && errno != EAGAIN && errno != EINTR)
+		fatal("cannot read from the pool");
+}
+
+/* The dead child's client slot: marked, and the janitor called. */
+static void
+mark_dead(pid_t pid)
+{
+	uint32_t		 i, marked = 0;
+	struct client_slot	*s;
+	uint32_t		 expect;
+	uint64_t		 one = 1;
+
+	for (i = 0; i < shm->max_clients; i++) {
+		s = shm_slot(i);
+		expect = SLOT_ACTIVE;
+		if (atomic_load(&s->pid) == pid &&
+		    atomic_compare_exchange_strong(&s->state, &expect,
+		    SLOT_DEAD))
+			marked++;
+	}
+	if (marked == 0)
+		return;
+	atomic_fetch_add(&shm->dead_pending, marked);
+	if (write(janitor, &one, sizeof(one)) == -1 && errno != EAGAIN)
+		log_warn("cannot ring the janitor");
+}
+
+static void
+child_died(struct child *c, int status)
+{
+	int	 backoff;
+
+	if (WIFSIGNALED(status))
+		log_warnx("child %d killed by signal %d", (int)c->pid,
+		    WTERMSIG(status));
+	else if (WEXITSTATUS(status) != 0)
+		log_warnx("child %d exited with status %d", (int)c->pid,
+		    WEXITSTATUS(status));
+	switch (c->state) {
+	case CHILD_STARTING:
+		starting--;
+		if (stopping)
+			break;
+		startup_failures++;
+		backoff = startup_failures < 6 ? 1 << startup_failures :
+		    BACKOFF_MAX;
+		if (backoff > BACKOFF_MAX)
+			backoff = BACKOFF_MAX;
+		fork_after = time(NULL) + backoff;
+		log_warnx("child %d died before it was ready; "
+		    "forking again in %d s", (int)c->pid, backoff);
+		break;
+	case CHILD_IDLE:
+		idle--;
+		if (inflight > idle)	/* it took a message with it */
+			inflight = idle;
+		break;
+	case CHILD_BUSY:
+		busy--;
+		break;
+	}
+	mark_dead(c->pid);
+	c->state = CHILD_NONE;
+	c->pid = 0;
+	free_index[nfree++] = (int)(c - children);
+}
+
+static void
+reap(void)
+{
+	pid_t	 pid;
+	int	 status, i;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (i = 0; i < table_size; i++)
+			if (children[i].pid == pid) {
+				child_died(&children[i], status);
+				break;
+			}
+	}
+}
+
+static int
+children_alive(void)
+{
+	return starting + idle + busy;
+}
+
+static void
+signal_children(int sig)
+{
+	int	 i;
+
+	for (i = 0; i < table_size; i++)
+		if (children[i].pid > 0 && kill(children[i].pid, sig) == -1 &&
+		    errno != ESRCH)
+			log_warn("cannot signal child %d", (int)children[i].pid);
+}
+
+static void
+begin_stop(const char *why)
+{
+	if (stopping)
+		return;
+	log_info("%s: shutting down", why);
+	stopping = 1;
+	update_accepting();
+	close(listen_fd);
+	signal_children(SIGTERM);
+}
+
+static void
+handle_signals(void)
+{
+	struct signalfd_siginfo	 si;
+
+	while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			reap();
+			break;
+		case SIGTERM:
+			begin_stop("SIGTERM");
+			break;
+		case SIGINT:
+			begin_stop("SIGINT");
+			break;
+		case SIGHUP:
+			log_info("SIGHUP: reloading is not supported yet");
+			break;
+		}
+	}
+}
+
+static void
+tick(void)
+{
+	uint64_t	 ticks;
+
+	if (read(timerfd, &ticks, sizeof(ticks)) == -1 && errno != EAGAIN)
+		fatal("timerfd");
+	if (stopping && ++stop_ticks > STOP_GRACE) {
+		log_warnx("children still running after %d s: killing them",
+		    STOP_GRACE);
+		signal_children(SIGKILL);
+	}
+	if (available() > 0)
+		demand = 0;
+}
+
+static void
+setup(void)
+{
+	struct itimerspec	 its;
+	sigset_t		 mask;
+	int			 i;
+
+	table_size = (int)(conf->max_clients + conf->max_spare +
+	    conf->min_spare) + 16;
+	if ((children = calloc((size_t)table_size, sizeof(*children))) ==
+	    NULL || (free_index = calloc((size_t)table_size, sizeof(int))) ==
+	    NULL)
+		fatal("cannot allocate the child table");
+	for (i = table_size; i-- > 0; )
+		free_index[nfree++] = i;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
+		fatal("sigprocmask");
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		fatal("signal");
+	if ((sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		fatal("signalfd");
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, handoff) == -1)
+		fatal("cannot create the hand-off socketpair");
+	if (fcntl(handoff[0], F_SETFL, O_NONBLOCK) == -1)
+		fatal("fcntl");
+	if (pipe2(alive, O_CLOEXEC) == -1)
+		fatal("pipe2");
+	if ((janitor = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
+		fatal("eventfd");
+	if ((timerfd = timerfd_create(CLOCK_MONOTONIC,
+	    TFD_NONBLOCK | TFD_CLOEXEC)) == -1)
+		fatal("timerfd_create");
+	memset(&its, 0, sizeof(its));
+	its.it_interval.tv_sec = its.it_value.tv_sec = 1;
+	if (timerfd_settime(timerfd, 0, &its, NULL) == -1)
+		fatal("timerfd_settime");
+	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		fatal("epoll_create1");
+	watch(listen_fd, 0, TAG_LISTEN, EPOLL_CTL_ADD);
+	watch(handoff[0], EPOLLIN, TAG_CHILDREN, EPOLL_CTL_ADD);
+	watch(sigfd, EPOLLIN, TAG_SIGNAL, EPOLL_CTL_ADD);
+	watch(timerfd, EPOLLIN, TAG_TIMER, EPOLL_CTL_ADD);
+}
+
+int
+master_run(struct config *c, int fd)
+{
+	struct epoll_event	 events[8];
+	int			 n, i, ticked;
+
+	conf = c;
+	listen_fd = fd;
+	setup();
+	maintain_pool(0);
+	while (!stopping || children_alive() > 0) {
+		n = epoll_wait(epfd, events, 8, -1);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal("epoll_wait");
+		}
+		ticked = 0;
+		for (i = 0; i < n; i++) {
+			switch (events[i].data.u32) {
+			case TAG_LISTEN:
+				if (!stopping)
+					accept_connections();
+				break;
+			case TAG_CHILDREN:
+				child_message();
+				break;
+			case TAG_SIGNAL:
+				handle_signals();
+				break;
+			case TAG_TIMER:
+				tick();
+				ticked = 1;
+				break;
+			}
+		}
+		maintain_pool(ticked);
+	}
+	log_info("all children have exited");
+	return 0;
+}

@@ -1,0 +1,233 @@
+/*
+ * room.c: rooms, their members, their rings and doorbells.
+ *
+ * Posting: take the room lock, mark the entry busy, copy the line in,
+ * stamp it with its sequence number, publish head = seq + 1, unlock, and
+ * ring the doorbell only if a reader armed the latch before it slept.
+ * Reading takes no lock: an entry is good if its stamp is the sequence
+ * the reader wants both before and after the copy (a seqlock).
+ *
+ * Doorbells are eventfds the master made before forking; nobody ever
+ * reads them (a read by one process would hide the wake-up from the
+ * others); watchers use edge-triggered epoll and every write is an edge.
+ * The head is the truth, the doorbell only a hint.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "names.h"
+#include "room.h"
+
+int	*room_doorbells;
+
+int
+room_valid(const char *s, size_t len)
+{
+	return name_valid(s, len);	/* the same rule: 2-20 of [A-Za-z0-9_-] */
+}
+
+int
+room_find(const char *name)
+{
+	uint32_t	 i;
+
+	for (i = 0; i < shm->max_rooms; i++)
+		if (strcmp(shm_room(i)->name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+int
+room_create(const char *name)
+{
+	uint32_t	 i;
+	struct room	*r;
+
+	for (i = 0; i < shm->max_rooms; i++) {
+		r = shm_room(i);
+		if (r->name[0] == '\0') {
+			snprintf(r->name, sizeof(r->name), "%s", name);
+			r->members = 0;
+			r->first = -1;
+			shm->rooms_used++;
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+void
+room_add_member(int room, int slot)
+{
+	struct room		*r = shm_room(room);
+	struct client_slot	*s = shm_slot(slot);
+
+	s->room = room;
+	s->prev = -1;
+	s->next = r->first;
+	if (r->first != -1)
+		shm_slot(r->first)->prev = slot;
+	r->first = slot;
+	r->members++;
+}
+
+/* Unlinks slot; a room left empty disappears (main only hides). */
+void
+room_remove_member(int room, int slot)
+{
+	struct room		*r = shm_room(room);
+	struct client_slot	*s = shm_slot(slot);
+
+	if (s->prev != -1)
+		shm_slot(s->prev)->next = s->next;
+	else
+		r->first = s->next;
+	if (s->next != -1)
+		shm_slot(s->next)->prev = s->prev;
+	s->room = -1;
+	s->next = s->prev = -1;
+	if (--r->members == 0 && room != ROOM_MAIN) {
+		r->name[0] = '\0';
+		shm->rooms_used--;
+	}
+}
+
+/* After a crash inside the global lock: member lists from the slots. */
+void
+rooms_rebuild(void)
+{
+	uint32_t		 i;
+	struct client_slot	*s;
+	struct room		*r;
+
+	shm->rooms_used = 0;
+	for (i = 0; i < shm->max_rooms; i++) {
+		shm_room(i)->members = 0;
+		shm_room(i)->first = -1;
+	}
+	for (i = 0; i < shm->max_clients; i++) {
+		s = shm_slot(i);
+		if (atomic_load(&s->state) == SLOT_FREE || s->room < 0 ||
+		    (uint32_t)s->room >= shm->max_rooms ||
+		    shm_room(s->room)->name[0] == '\0')
+			continue;
+		room_add_member(s->room, (int)i);
+	}
+	for (i = 0; i < shm->max_rooms; i++) {
+		r = shm_room(i);
+		if (r->members == 0 && i != ROOM_MAIN)
+			r->name[0] = '\0';
+		if (r->name[0] != '\0')
+			shm->rooms_used++;
+	}
+}
+
+static void
+ring_doorbell(int room)
+{
+	struct room	*r = shm_room(room);
+	uint64_t	 one = 1;
+
+	if (atomic_load(&r->armed) == 0 || atomic_exchange(&r->armed, 0) == 0)
+		return;
+	/* EAGAIN: the counter is near its maximum, so it is readable and
+	 * every watcher has had its edge already */
+	if (write(room_doorbells[room], &one, sizeof(one)) == -1 &&
+	    errno != EAGAIN)
+		log_warn("cannot ring the doorbell of room %d", room);
+}
+
+void
+room_post(int room, uint64_t from, uint32_t flags, const struct iovec *iov,
+    int n)
+{
+	struct room		*r = shm_room(room);
+	struct ring_entry	*e;
+	uint64_t		 seq;
+	size_t			 len = 0, part;
+	int			 i;
+
+	room_lock(r);
+	seq = atomic_load_explicit(&r->head, memory_order_relaxed);
+	e = shm_entry(room, seq);
+	atomic_store_explicit(&e->seq, ENTRY_BUSY, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	for (i = 0; i < n; i++) {
+		part = iov[i].iov_len;
+		if (part > shm->entry_text_max - 1 - len)
+			part = shm->entry_text_max - 1 - len;
+		memcpy(e->text + len, iov[i].iov_base, part);
+		len += part;
+	}
+	e->text[len++] = '\n';
+	e->len = (uint32_t)len;
+	e->from = from;
+	e->flags = flags;
+	atomic_store_explicit(&e->seq, seq, memory_order_release);
+	atomic_store(&r->head, seq + 1);	/* seq_cst: pairs with room_arm */
+	room_unlock(r);
+	ring_doorbell(room);
+}
+
+uint64_t
+room_head(int room)
+{
+	return atomic_load(&shm_room(room)->head);
+}
+
+/*
+ * Armed, then the head checked again by the caller: a poster publishes
+ * the head, then looks at the latch, so one of the two sees the other.
+ */
+void
+room_arm(int room)
+{
+	atomic_store(&shm_room(room)->armed, 1);
+}
+
+size_t
+room_pull(int room, uint64_t *cursor, uint64_t self, char *buf, size_t space,
+    uint64_t *dropped)
+{
+	uint64_t		 head = room_head(room), seq;
+	struct ring_entry	*e;
+	size_t			 used = 0;
+	uint32_t		 len, flags;
+	uint64_t		 from;
+
+	if (head - *cursor > shm->ring_size) {
+		*dropped += head - shm->ring_size - *cursor;
+		*cursor = head - shm->ring_size;
+		return 0;		/* the caller tells, then pulls on */
+	}
+	for (seq = *cursor; seq < head; seq++) {
+		e = shm_entry(room, seq);
+		if (atomic_load_explicit(&e->seq, memory_order_acquire) != seq) {
+			(*dropped)++;		/* overwritten already */
+			seq++;
+			break;
+		}
+		len = e->len;
+		flags = e->flags;
+		from = e->from;
+		if (len > shm->entry_text_max)
+			len = shm->entry_text_max;
+		if (len > space - used)
+			break;
+		memcpy(buf + used, e->text, len);
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&e->seq, memory_order_relaxed) != seq) {
+			(*dropped)++;		/* overwritten while copied */
+			seq++;
+			break;
+		}
+		if ((flags & ENTRY_SKIP_SELF) && from == self)
+			continue;
+		used += len;
+	}
+	*cursor = seq;
+	return used;
+}
