@@ -9,7 +9,8 @@ enum handoff_type {
 	HANDOFF_CONNECTION = 1,	/* master -> child, with the client fd */
 	HANDOFF_RETIRE,		/* master -> child: too many idle, exit */
 	HANDOFF_READY,		/* child -> master: idle, waiting */
-	HANDOFF_BUSY		/* child -> master: took a connection */
+	HANDOFF_BUSY,		/* child -> master: took a connection */
+	HANDOFF_RETIRING	/* child -> master: took a RETIRE, exiting */
 };
 
 struct handoff_msg {

@@ -63,7 +63,7 @@ struct client_slot {
 struct room {
 	pthread_mutex_t	lock;		/* the ring: posters take it */
 	char		name[NAME_SIZE];/* global lock; "" when the slot is free */
-	int32_t		members;	/* global lock */
+	_Atomic int32_t	members;	/* global lock; readers pace by it */
 	int32_t		first;		/* global lock: first member's slot */
 	_Atomic uint64_t head;		/* room lock to write: next sequence */
 	_Atomic uint32_t armed;		/* doorbell latch: a reader sleeps */

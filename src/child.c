@@ -46,6 +46,19 @@ enum tag { TAG_CLIENT, TAG_DOORBELL, TAG_MASTER, TAG_HANDOFF, TAG_JANITOR };
 #define NOTICE_SPACE	128		/* kept free for a dropped/shutdown line */
 #define LINGER_MS	2000		/* to flush the last lines on close */
 
+/*
+ * Pacing (DESIGN.md, Fan-out): wake-ups are what a busy room costs.  A
+ * reader that just delivered lines does not arm the doorbell: it sleeps
+ * a short while and pulls whatever came meanwhile in one write.  The
+ * while is the room's share of the wake-ups the machine can afford,
+ * PACE_BUDGET a second shared by its members.  A timed wake-up that
+ * finds nothing arms the doorbell again, so a quiet room is woken at
+ * once by its next line.
+ */
+#define PACE_BUDGET	100000		/* wake-ups a second, all readers */
+#define PACE_MIN_NS	20000L
+#define PACE_MAX_NS	50000000L
+
 static const struct config	*conf;
 static const struct child_fds	*fds;
 static struct session		 sess;
@@ -644,12 +657,33 @@ read_input(void)
 	return -1;
 }
 
+static struct timespec *
+pace(int delivered, struct timespec *ts)
+{
+	long	 ns;
+
+	if (out_pending() >= PULL_LOW)
+		return NULL;	/* the socket is full: wait for it */
+	if (!delivered) {
+		room_arm(sess.room);
+		return NULL;
+	}
+	ns = (long)atomic_load_explicit(&shm_room(sess.room)->members,
+	    memory_order_relaxed) * (1000000000L / PACE_BUDGET);
+	ns = ns < PACE_MIN_NS ? PACE_MIN_NS : ns > PACE_MAX_NS ?
+	    PACE_MAX_NS : ns;
+	ts->tv_sec = 0;
+	ts->tv_nsec = ns;
+	return ts;
+}
+
 static const char *
 session_loop(void)
 {
 	struct epoll_event	 events[4];
+	struct timespec		 ts, *timeout;
 	int			 readable = 1, writable = 1, eof = 0, busy;
-	int			 n, i, r;
+	int			 delivered = 0, n, i, r;
 
 	for (;;) {
 		if (sess.quit)
@@ -665,12 +699,14 @@ session_loop(void)
 			writable = r;
 		}
 		if (out_pending() < PULL_LOW && pull(PULL_CHUNK))
-			busy = 1;
+			busy = delivered = 1;
 		while (out_pending() == 0 && take_line(eof)) {
 			busy = 1;
 			if (sess.quit)
 				return eof ? "end of input" : "quit";
-			if (writable && (r = out_flush()) == -1)
+			if (!writable)
+				continue;
+			if ((r = out_flush()) == -1)
 				return "connection lost";
 			writable = r != 0;
 		}
@@ -687,12 +723,12 @@ session_loop(void)
 			return "end of input";
 		if (busy)
 			continue;
-		if (out_pending() < PULL_LOW) {
-			room_arm(sess.room);
-			if (room_head(sess.room) != sess.cursor)
-				continue;
-		}
-		n = epoll_pwait(session_ep, events, 4, -1, &waitmask);
+		timeout = pace(delivered, &ts);
+		if (timeout == NULL && out_pending() < PULL_LOW &&
+		    room_head(sess.room) != sess.cursor)
+			continue;	/* a line came as we armed */
+		delivered = 0;
+		n = epoll_pwait2(session_ep, events, 4, timeout, &waitmask);
 		if (n == -1 && errno != EINTR)
 			fatal("epoll_wait");
 		for (i = 0; i < n; i++) {
@@ -791,6 +827,7 @@ take_connection(void)
 	if (msg.type == HANDOFF_RETIRE) {
 		if (fd != -1)
 			close(fd);
+		tell_master(HANDOFF_RETIRING);
 		exit(0);
 	}
 	if (msg.type != HANDOFF_CONNECTION || fd == -1) {

@@ -53,7 +53,7 @@ config_defaults(struct config *conf)
 	conf->max_spare = 32;
 	conf->max_connections_per_child = 10000;
 	conf->max_rooms = 1024;
-	conf->ring_size = 256;
+	conf->ring_size = 1024;
 	conf->max_line_length = 400;
 	strcpy(conf->segment_name, "/chatd");
 }

@@ -48,7 +48,9 @@
 #include "shm.h"
 
 enum tag { TAG_LISTEN, TAG_CHILDREN, TAG_SIGNAL, TAG_TIMER };
-enum child_state { CHILD_NONE, CHILD_STARTING, CHILD_IDLE, CHILD_BUSY };
+enum child_state {
+	CHILD_NONE, CHILD_STARTING, CHILD_IDLE, CHILD_BUSY, CHILD_RETIRING
+};
 
 #define STOP_GRACE	5	/* seconds children get to say goodbye */
 #define BACKOFF_MAX	60	/* seconds between forks after failures */
@@ -164,8 +166,11 @@ maintain_pool(int tick)
 			fork_child();
 	if (tick && available() > (int)conf->max_spare) {
 		struct handoff_msg msg = { HANDOFF_RETIRE, -1, 0 };
+		/* a quarter of the excess a second: a burst's leftovers are
+		 * gone in seconds, a dip in traffic does not empty the pool */
+		int retire = (available() - (int)conf->max_spare + 3) / 4;
 
-		for (n = 0; n < 4 && available() > (int)conf->max_spare; n++) {
+		for (n = 0; n < retire; n++) {
 			if (send(handoff[0], &msg, sizeof(msg),
 			    MSG_DONTWAIT | MSG_NOSIGNAL) == -1)
 				break;
@@ -277,6 +282,12 @@ child_message(void)
 			busy++;
 			if (inflight > 0)
 				inflight--;
+		} else if (msg.type == HANDOFF_RETIRING &&
+		    c->state == CHILD_IDLE) {
+			c->state = CHILD_RETIRING;
+			idle--;
+			if (inflight > 0)
+				inflight--;
 		}
 	}
 	if (n == -1 && errno != EAGAIN && errno != EINTR)
@@ -365,7 +376,7 @@ reap(void)
 static int
 children_alive(void)
 {
-	return starting + idle + busy;
+	return table_size - nfree;
 }
 
 static void

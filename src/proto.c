@@ -87,9 +87,11 @@ input_next(struct input *in, int at_eof, char **line, size_t *len)
 	char	*start = in->buf + in->taken, *nl;
 	size_t	 avail = in->len - in->taken, n;
 
-	if (telnet_interrupt((unsigned char *)start, avail))
-		return INPUT_QUIT;
 	nl = memchr(start, '\n', avail);
+	/* only this line's bytes: the lines before an interrupt still count */
+	if (telnet_interrupt((unsigned char *)start,
+	    nl != NULL ? (size_t)(nl - start) : avail))
+		return INPUT_QUIT;
 	if (in->discarding) {
 		in->taken += nl != NULL ? (size_t)(nl - start) + 1 : avail;
 		if (nl == NULL)
