@@ -48,12 +48,14 @@ enum tag { TAG_CLIENT, TAG_DOORBELL, TAG_MASTER, TAG_HANDOFF, TAG_JANITOR };
 
 /*
  * Pacing (DESIGN.md, Fan-out): wake-ups are what a busy room costs.  A
- * reader that just delivered lines does not arm the doorbell: it sleeps
- * a short while and pulls whatever came meanwhile in one write.  The
- * while is the room's share of the wake-ups the machine can afford,
- * PACE_BUDGET a second shared by its members.  A timed wake-up that
- * finds nothing arms the doorbell again, so a quiet room is woken at
- * once by its next line.
+ * reader that just delivered lines does not arm the doorbell: it pulls
+ * again only after a short while, and then whatever came meanwhile goes
+ * out in one write.  The while is the room's share of the wake-ups the
+ * machine can afford, PACE_BUDGET a second shared by its members.  A
+ * sender's own lines come back on the same schedule, so a busy room
+ * clocks its senders to its readers instead of letting them run ahead
+ * until the ring overflows.  A timed pull that finds nothing arms the
+ * doorbell again, so a quiet room is woken at once by its next line.
  */
 #define PACE_BUDGET	100000		/* wake-ups a second, all readers */
 #define PACE_MIN_NS	20000L
@@ -85,7 +87,7 @@ on_terminate(int sig)
 void
 child_buffers_init(const struct config *c)
 {
-	size_t	 reply, users, rooms;
+	size_t	 reply, users, rooms, in_size;
 	char	*p;
 
 	users = 16 + (size_t)c->max_clients * (NAME_MAX_LEN + 2);
@@ -101,14 +103,17 @@ child_buffers_init(const struct config *c)
 	scratch_cap = (size_t)c->max_clients * NAME_SIZE;
 	if ((size_t)c->max_rooms * (NAME_SIZE + 8) > scratch_cap)
 		scratch_cap = (size_t)c->max_rooms * (NAME_SIZE + 8);
-	p = mmap(NULL, in_cap + 1 + out_cap + scratch_cap,
+	/* +1: cmd_line may end a line with a NUL; scratch holds structs */
+	in_size = (in_cap + 1 + 63) & ~(size_t)63;
+	out_cap = (out_cap + 63) & ~(size_t)63;
+	p = mmap(NULL, in_size + out_cap + scratch_cap,
 	    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 	    -1, 0);
 	if (p == MAP_FAILED)
 		fatal("cannot map %zu bytes of session buffers",
-		    in_cap + 1 + out_cap + scratch_cap);
+		    in_size + out_cap + scratch_cap);
 	inbuf = p;
-	out = p + in_cap + 1;		/* +1: cmd_line may end a line with NUL */
+	out = p + in_size;
 	scratch = out + out_cap;
 }
 
@@ -657,24 +662,68 @@ read_input(void)
 	return -1;
 }
 
-static struct timespec *
-pace(int delivered, struct timespec *ts)
+struct pacer {
+	int		 paced;		/* pulling on a timer, bell not armed */
+	int64_t		 next;		/* CLOCK_MONOTONIC ns of the next pull */
+};
+
+static int64_t
+now_ns(void)
 {
-	long	 ns;
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t
+pace_interval(void)
+{
+	int64_t	 ns;
+
+	ns = atomic_load_explicit(&shm_room(sess.room)->members,
+	    memory_order_relaxed) * (1000000000L / PACE_BUDGET);
+	return ns < PACE_MIN_NS ? PACE_MIN_NS : ns > PACE_MAX_NS ?
+	    PACE_MAX_NS : ns;
+}
+
+/* Ring lines into the output when the pace allows; 1 if any came. */
+static int
+paced_pull(struct pacer *p, int64_t now)
+{
+	if (out_pending() >= PULL_LOW || (p->paced && now < p->next))
+		return 0;
+	if (!pull(PULL_CHUNK)) {
+		p->paced = 0;		/* quiet: back to the doorbell */
+		return 0;
+	}
+	p->paced = 1;
+	/* stopped by the chunk size, not by the head: go on once written */
+	p->next = sess.cursor == room_head(sess.room) ? now +
+	    pace_interval() : now;
+	return 1;
+}
+
+/* How long to sleep: NULL for "until an event"; 0 s: do not sleep. */
+static struct timespec *
+sleep_time(struct pacer *p, int64_t now, struct timespec *ts)
+{
+	int64_t	 ns;
 
 	if (out_pending() >= PULL_LOW)
-		return NULL;	/* the socket is full: wait for it */
-	if (!delivered) {
-		room_arm(sess.room);
-		return NULL;
+		return NULL;		/* the socket is full: wait for it */
+	if (p->paced) {
+		ns = p->next > now ? p->next - now : 0;
+		ts->tv_sec = ns / 1000000000;
+		ts->tv_nsec = ns % 1000000000;
+		return ts;
 	}
-	ns = (long)atomic_load_explicit(&shm_room(sess.room)->members,
-	    memory_order_relaxed) * (1000000000L / PACE_BUDGET);
-	ns = ns < PACE_MIN_NS ? PACE_MIN_NS : ns > PACE_MAX_NS ?
-	    PACE_MAX_NS : ns;
-	ts->tv_sec = 0;
-	ts->tv_nsec = ns;
-	return ts;
+	room_arm(sess.room);
+	if (room_head(sess.room) != sess.cursor) {
+		ts->tv_sec = ts->tv_nsec = 0;	/* a line came as we armed */
+		return ts;
+	}
+	return NULL;
 }
 
 static const char *
@@ -682,8 +731,10 @@ session_loop(void)
 {
 	struct epoll_event	 events[4];
 	struct timespec		 ts, *timeout;
+	struct pacer		 pacer = { 0, 0 };
+	int64_t			 now;
 	int			 readable = 1, writable = 1, eof = 0, busy;
-	int			 delivered = 0, n, i, r;
+	int			 n, i, r;
 
 	for (;;) {
 		if (sess.quit)
@@ -698,8 +749,9 @@ session_loop(void)
 				return "connection lost";
 			writable = r;
 		}
-		if (out_pending() < PULL_LOW && pull(PULL_CHUNK))
-			busy = delivered = 1;
+		now = now_ns();
+		if (paced_pull(&pacer, now))
+			busy = 1;
 		while (out_pending() == 0 && take_line(eof)) {
 			busy = 1;
 			if (sess.quit)
@@ -723,11 +775,10 @@ session_loop(void)
 			return "end of input";
 		if (busy)
 			continue;
-		timeout = pace(delivered, &ts);
-		if (timeout == NULL && out_pending() < PULL_LOW &&
-		    room_head(sess.room) != sess.cursor)
-			continue;	/* a line came as we armed */
-		delivered = 0;
+		timeout = sleep_time(&pacer, now, &ts);
+		if (timeout != NULL && timeout->tv_sec == 0 &&
+		    timeout->tv_nsec == 0)
+			continue;
 		n = epoll_pwait2(session_ep, events, 4, timeout, &waitmask);
 		if (n == -1 && errno != EINTR)
 			fatal("epoll_wait");

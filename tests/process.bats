@@ -1,0 +1,154 @@
+#!/usr/bin/env bats
+# The processes behind the protocol: the pool, deaths, limits, slow readers
+# and shutdown.
+
+load lib/chat
+
+teardown() {
+	chat_teardown
+}
+
+# flood_room SENDER: SENDER pushes some 8 MB through its room, far more than
+# the kernel buffers of a connection that does not read, then says
+# "flood done".
+flood_room() {
+	client_send_lines "$1" 20000 "flood $(repeat x 380)"
+	client_send "$1" "flood done"
+}
+
+@test "each connected client is served by one busy child of the master" {
+	server_start
+	for i in 1 2 3 4 5; do
+		client_open "c$i"
+		wait_busy_children "$i"
+	done
+	for i in 5 4 3 2 1; do
+		client_close "c$i"
+		wait_busy_children $(( i - 1 ))
+	done
+}
+
+@test "a busy child killed with SIGKILL frees its name and its room is told the user left" {
+	server_start
+	client_open bob
+	before=$(busy_children)
+	client_open alice
+	child=$(new_busy_child "$before")
+	kill -s KILL "$child"
+	client_expect_exact bob "$(client_name alice) left"
+	client_send bob "/name $(client_name alice)"
+	client_expect_next_exact bob "$(client_name bob) is now $(client_name alice)"
+}
+
+@test "the client of a child killed with SIGKILL is disconnected" {
+	server_start
+	client_open alice
+	child=$(new_busy_child "")
+	kill -s KILL "$child"
+	client_expect_closed alice
+}
+
+@test "the server keeps serving new clients after a child is killed" {
+	server_start
+	client_open alice
+	child=$(new_busy_child "")
+	kill -s KILL "$child"
+	client_open bob
+	client_open carol
+	client_send bob "still alive?"
+	client_expect_exact carol "$(client_name bob): still alive?"
+}
+
+@test "a connection over MaxClients is told the server is full and closed" {
+	server_start "MaxClients 3"
+	clients_open a b c
+	client_connect d
+	client_expect_next_exact d "Server is full, try again later"
+	client_expect_closed d
+	client_send a "the three of us"
+	client_expect_exact c "$(client_name a): the three of us"
+}
+
+@test "a full server serves a new client once one leaves" {
+	server_start "MaxClients 3"
+	clients_open a b c
+	client_connect d
+	client_expect_next_exact d "Server is full, try again later"
+	client_close a
+	client_expect_exact b "$(client_name a) left"
+	client_open_when_served e
+	client_send e "made it"
+	client_expect_exact b "$(client_name e): made it"
+}
+
+@test "a client that never reads does not hold up the rest of the room" {
+	server_start "RingSize 16"
+	client_open alice
+	client_open bob
+	raw_open sleeper
+	flood_room alice
+	CHAT_TIMEOUT=$(( 3 * CHATD_TEST_TIMEOUT )) \
+		client_expect_exact bob "$(client_name alice): flood done"
+}
+
+@test "a client that fell behind is told how many lines it missed and can still chat" {
+	server_start "RingSize 16"
+	client_open alice
+	client_open bob
+	raw_open sleeper
+	flood_room alice
+	# The sleeper wakes up and reads all it has, up to the last line.
+	CHAT_TIMEOUT=$(( 3 * CHATD_TEST_TIMEOUT )) \
+		raw_read_until sleeper "^$(client_name alice): flood done\$"
+	notices=0
+	for line in "${RAW_LINES[@]}"; do
+		[[ $line == "Server is very busy"* ]] || continue
+		[[ $line =~ ^Server\ is\ very\ busy\ and\ dropped\ ([0-9]+)\ messages,\ sorry!$ ]] ||
+			_fail "malformed notice: $line"
+		(( BASH_REMATCH[1] > 0 )) || _fail "a notice of no dropped messages: $line"
+		notices=$(( notices + 1 ))
+	done
+	(( notices > 0 )) || _fail "no 'dropped N messages' notice in the ${#RAW_LINES[@]} lines the sleeper read"
+	client_send sleeper "back again"
+	client_expect_exact bob "$(client_name sleeper): back again"
+	raw_read_until sleeper "^$(client_name sleeper): back again\$"
+}
+
+@test "on SIGTERM every client is told the server is shutting down, then disconnected" {
+	server_start
+	clients_open alice bob carol
+	client_send carol "/join pizza"
+	client_expect_exact carol "You joined pizza"
+	server_signal TERM
+	for c in alice bob carol; do
+		client_expect_exact "$c" "Server is shutting down"
+		client_expect_closed "$c"
+	done
+}
+
+@test "on SIGTERM the master exits 0 and removes its segment" {
+	server_start
+	clients_open alice bob
+	[[ -e /dev/shm$SERVER_SEGMENT ]] || _fail "no segment /dev/shm$SERVER_SEGMENT while running"
+	server_signal TERM
+	server_expect_exit 0
+	server_expect_segment_removed
+}
+
+@test "on SIGTERM no chatd process outlives the master" {
+	server_start
+	clients_open alice bob
+	server_signal TERM
+	server_expect_exit 0
+	server_expect_no_processes
+}
+
+@test "SIGINT shuts the server down like SIGTERM" {
+	server_start
+	client_open alice
+	server_signal INT
+	client_expect_exact alice "Server is shutting down"
+	client_expect_closed alice
+	server_expect_exit 0
+	server_expect_segment_removed
+}
