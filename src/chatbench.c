@@ -1803,18 +1803,23 @@ signals_init(void)
 		err(1, "sigaction SIGPIPE");
 }
 
-static int
-wait_ms(int64_t now, int64_t until)
+/* Nanosecond timeouts: a paced line sent a millisecond late would count
+ * that millisecond against the server. */
+static struct timespec *
+wait_until(int64_t now, int64_t until, struct timespec *ts)
 {
-	if (until <= now)
-		return 0;
-	return (int)((until - now + NS_PER_MS - 1) / NS_PER_MS);
+	int64_t	 ns = until > now ? until - now : 0;
+
+	ts->tv_sec = ns / NS_PER_S;
+	ts->tv_nsec = ns % NS_PER_S;
+	return ts;
 }
 
 static void
 run(struct bench *b)
 {
 	struct epoll_event	 events[MAX_EVENTS];
+	struct timespec		 ts;
 	int64_t			 next;
 	int			 i, n;
 
@@ -1838,8 +1843,8 @@ run(struct bench *b)
 		if (b->finished)
 			break;
 		next = min64(min64(next, b->deadline), b->next_progress);
-		n = epoll_wait(b->epfd, events, MAX_EVENTS,
-		    wait_ms(b->now, next));
+		n = epoll_pwait2(b->epfd, events, MAX_EVENTS,
+		    wait_until(b->now, next, &ts), NULL);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;

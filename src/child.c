@@ -57,7 +57,7 @@ enum tag { TAG_CLIENT, TAG_DOORBELL, TAG_MASTER, TAG_HANDOFF, TAG_JANITOR };
  * until the ring overflows.  A timed pull that finds nothing arms the
  * doorbell again, so a quiet room is woken at once by its next line.
  */
-#define PACE_BUDGET	100000		/* wake-ups a second, all readers */
+#define PACE_BUDGET	66666		/* wake-ups a second, all readers */
 #define PACE_MIN_NS	20000L
 #define PACE_MAX_NS	50000000L
 

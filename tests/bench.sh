@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# make bench: build/chatd (release) on a port the kernel picks, driven by
+# build/chatbench through a fixed matrix.  Every figure is the median of
+# RUNS runs (default 3), shown with [min-max].  Timing is measured here,
+# never asserted by a test.
+#
+#   tests/bench.sh            the whole matrix
+#   tests/bench.sh smoke      a seconds-long run so the instrument cannot rot
+#                             (make check runs it); fails on any loss
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+chatd=${CHATD:-$top/build/chatd}
+bench=${CHATBENCH:-$top/build/chatbench}
+runs=${RUNS:-3}
+mode=${1:-full}
+work=$(mktemp -d)
+master=
+
+stop_server() {
+	[ -n "$master" ] || return 0
+	kill -TERM "$master" 2>/dev/null
+	for _ in $(seq 100); do
+		kill -0 "$master" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$master" 2>/dev/null
+	wait "$master" 2>/dev/null
+	master=
+}
+trap 'stop_server; rm -rf "$work"' EXIT
+
+# start_server [setting lines...]: a fresh server, so one row's leftovers
+# (children, memory) do not weigh on the next
+start_server() {
+	stop_server
+	{
+		echo "SegmentName /chatd-bench-$$"
+		echo "MaxClients 12000"
+		echo "MinSpare 32"
+		echo "MaxSpare 1000"
+		printf '%s\n' "$@"
+	} > "$work/chatd.conf"
+	"$chatd" -d -f "$work/chatd.conf" -p 0 2>"$work/chatd.log" &
+	master=$!
+	for _ in $(seq 100); do
+		port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' \
+		    "$work/chatd.log")
+		[ -n "$port" ] && return 0
+		sleep 0.1
+	done
+	echo "bench: chatd did not start:" >&2
+	cat "$work/chatd.log" >&2
+	exit 1
+}
+
+# field KEY < RESULT line
+field() {
+	tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+
+# summary VALUES...: "median [min-max]"
+summary() {
+	printf '%s\n' "$@" | sort -g | awk '
+	    { v[NR] = $1 }
+	    END {
+		if (NR == 0) { print "-"; exit }
+		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		printf "%s [%s-%s]", m, v[1], v[NR]
+	    }'
+}
+
+# row NAME KEYS -- chatbench arguments: RUNS runs, one table row
+row() {
+	local name=$1 keys=$2 k a out line results=() args
+	shift 3
+	for _ in $(seq "$runs"); do
+		start_server
+		args=()
+		for a in "$@"; do	# MASTER: this run's master pid
+			[ "$a" = MASTER ] && a=$master
+			args+=("$a")
+		done
+		out=$("$bench" -p "$port" "${args[@]}" 2>"$work/bench.err")
+		line=$(printf '%s\n' "$out" | grep '^RESULT' | tail -n 1)
+		if [ -z "$line" ]; then
+			echo "bench: no RESULT from chatbench $*:" >&2
+			cat "$work/bench.err" >&2
+			line="RESULT"
+		fi
+		results+=("$line")
+		[ "$mode" = smoke ] && printf '%s\n' "$line"
+	done
+	printf '%-34s' "$name"
+	for k in $keys; do
+		vals=()
+		for line in "${results[@]}"; do
+			v=$(printf '%s\n' "$line" | field "$k")
+			[ -n "$v" ] && vals+=("$v")
+		done
+		printf '  %s=%s' "$k" "$(summary "${vals[@]}")"
+	done
+	echo
+}
+
+if [ "$mode" = smoke ]; then
+	runs=1
+	start_server
+	"$bench" -p "$port" -T 30 fanout -c 20 -s 4 -m 200 -w 8 || exit 1
+	"$bench" -p "$port" -T 30 churn -d 4 -t 1 || exit 1
+	"$bench" -p "$port" -T 30 idle -c 50 -t 1 -P "$master" || exit 1
+	exit 0
+fi
+
+lat="rate p50_ms p99_ms lost dropped_msgs"
+echo "chatd bench: $(nproc) cores, median [min-max] of $runs runs, $(date -u +%FT%TZ)"
+row "fanout C=10 S=10 W=8"     "$lat" -- -T 60 fanout -c 10 -s 10 -m 3000 -w 8
+row "fanout C=100 S=10 W=8"    "$lat" -- -T 60 fanout -c 100 -s 10 -m 1000 -w 8
+row "fanout C=1000 S=10 W=8"   "$lat" -- -T 90 fanout -c 1000 -s 10 -m 300 -w 8
+row "fanout C=1000 200 lines/s" "$lat" -- -T 90 fanout -c 1000 -s 10 -f 200 -m 100
+row "fanout C=10 10 lines/s"   "$lat" -- -T 60 fanout -c 10 -s 10 -f 10 -m 10
+row "churn D=8"                "conns_per_s failures" -- -T 60 churn -d 8 -t 5
+mem="mem_avail_per_conn_kib server_uss_per_conn_kib pagetables_per_conn_kib kernelstack_per_conn_kib slab_per_conn_kib anonpages_per_conn_kib connect_failures"
+row "idle C=1000" "$mem" -- -T 120 idle -c 1000 -t 2 -x -P MASTER
+row "idle C=10000" "$mem" -- -T 300 idle -c 10000 -t 2 -x -P MASTER
