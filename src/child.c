@@ -333,7 +333,7 @@ watch_doorbell(int op, int room)
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN | EPOLLET;
 	ev.data.u32 = TAG_DOORBELL;
-	if (epoll_ctl(session_ep, op, room_doorbells[room], &ev) == -1)
+	if (epoll_ctl(session_ep, op, room_doorbell(room), &ev) == -1)
 		fatal("cannot %s the doorbell of room %d",
 		    op == EPOLL_CTL_ADD ? "watch" : "stop watching", room);
 }

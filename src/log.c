@@ -16,8 +16,9 @@ static char	 log_name[32] = "chatd";
 void
 log_init(int verbose)
 {
+	/* stderr stays unbuffered: one write a line, and no stdio buffer on
+	 * the heap for every child to copy on its first log line */
 	log_verbose = verbose;
-	setvbuf(stderr, NULL, _IOLBF, 0);
 }
 
 void

@@ -103,21 +103,21 @@ listen_on(const struct config *conf)
 	return fd;
 }
 
-/* Every process holds one eventfd per room: raise the soft limit. */
+/* A child needs few descriptors, but the master may accept bursts. */
 static int
-raise_fd_limit(const struct config *conf)
+raise_fd_limit(void)
 {
 	struct rlimit	 rl;
-	rlim_t		 need = (rlim_t)conf->max_rooms + 64;
+	rlim_t		 need = 256;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		fatal("getrlimit");
 	if (rl.rlim_cur >= need)
 		return 0;
 	if (rl.rlim_max < need) {
-		fprintf(stderr, "chatd: MaxRooms %u needs %llu open files, but "
-		    "the limit is %llu (ulimit -n)\n", conf->max_rooms,
-		    (unsigned long long)need, (unsigned long long)rl.rlim_max);
+		fprintf(stderr, "chatd: needs %llu open files, but the limit "
+		    "is %llu (ulimit -n)\n", (unsigned long long)need,
+		    (unsigned long long)rl.rlim_max);
 		return -1;
 	}
 	rl.rlim_cur = rl.rlim_max;
@@ -127,19 +127,15 @@ raise_fd_limit(const struct config *conf)
 }
 
 static int
-make_doorbells(const struct config *conf)
+make_doorbells(void)
 {
-	unsigned	 i;
+	int	 i;
 
-	room_doorbells = calloc(conf->max_rooms, sizeof(int));
-	if (room_doorbells == NULL)
-		fatal("cannot allocate the doorbell table");
-	for (i = 0; i < conf->max_rooms; i++) {
+	for (i = 0; i < ROOM_DOORBELLS; i++) {
 		room_doorbells[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (room_doorbells[i] == -1) {
-			fprintf(stderr, "chatd: cannot create the doorbell of "
-			    "room %u of %u: %s\n", i, conf->max_rooms,
-			    strerror(errno));
+			fprintf(stderr, "chatd: cannot create doorbell %d: %s\n",
+			    i, strerror(errno));
 			return -1;
 		}
 	}
@@ -213,7 +209,7 @@ main(int argc, char *argv[])
 	}
 	log_init(verbose);
 
-	if (raise_fd_limit(&conf) == -1)
+	if (raise_fd_limit() == -1)
 		exit(1);
 	if ((fd = listen_on(&conf)) == -1)
 		exit(1);
@@ -221,7 +217,7 @@ main(int argc, char *argv[])
 		exit(1);
 	if (atexit(shm_remove) != 0)
 		fatalx("atexit");
-	if (make_doorbells(&conf) == -1)
+	if (make_doorbells() == -1)
 		exit(1);
 	child_buffers_init(&conf);
 	exit(master_run(&conf, fd));

@@ -21,7 +21,13 @@
 #include "names.h"
 #include "room.h"
 
-int	*room_doorbells;
+int	 room_doorbells[ROOM_DOORBELLS];
+
+int
+room_doorbell(int room)
+{
+	return room_doorbells[room % ROOM_DOORBELLS];
+}
 
 int
 room_valid(const char *s, size_t len)
@@ -135,7 +141,7 @@ ring_doorbell(int room)
 		return;
 	/* EAGAIN: the counter is near its maximum, so it is readable and
 	 * every watcher has had its edge already */
-	if (write(room_doorbells[room], &one, sizeof(one)) == -1 &&
+	if (write(room_doorbell(room), &one, sizeof(one)) == -1 &&
 	    errno != EAGAIN)
 		log_warn("cannot ring the doorbell of room %d", room);
 }

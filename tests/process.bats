@@ -152,3 +152,39 @@ flood_room() {
 	server_expect_exit 0
 	server_expect_segment_removed
 }
+
+# idle_children: the master's children that wait for a connection
+idle_children() {
+	local pid
+	for pid in $(server_children); do
+		[[ $(cat "/proc/$pid/comm" 2>/dev/null) == "chatd: idle" ]] &&
+			echo "$pid"
+	done
+	return 0
+}
+
+# wait_idle_between LOW HIGH: poll until the idle children number LOW..HIGH
+wait_idle_between() {
+	local end=$((SECONDS + ${CHATD_TEST_TIMEOUT:-10})) n
+	while :; do
+		n=$(idle_children | wc -l)
+		(( n >= $1 && n <= $2 )) && return 0
+		if (( SECONDS > end )); then
+			echo "expected $1 to $2 idle children, saw $n" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+@test "the pool keeps between MinSpare and MaxSpare idle children" {
+	server_start "MinSpare 2" "MaxSpare 4"
+	wait_idle_between 2 4
+	clients_open a b c d e f g h
+	wait_busy_children 8
+	wait_idle_between 2 100
+	for c in a b c d e f g h; do client_close "$c"; done
+	wait_busy_children 0
+	# the eight children that served are idle now: the excess is retired
+	wait_idle_between 2 4
+}

@@ -505,3 +505,17 @@ teardown() {
 	client_expect_next_exact alice "$(client_name alice) is now Xavier"
 	client_expect_next_exact alice "You joined yard"
 }
+
+@test "/join of a new room when MaxRooms rooms exist is refused" {
+	server_start "MaxRooms 2"
+	clients_open alice bob
+	client_send alice "/join pizza"
+	client_expect_exact alice "You joined pizza"
+	client_send bob "/join pasta"
+	client_expect_exact bob "Too many rooms, try again later"
+	client_send bob "/users"
+	client_expect_exact bob "Users - $(client_name bob)"
+	# an existing room can still be joined
+	client_send bob "/join pizza"
+	client_expect_exact bob "You joined pizza"
+}
