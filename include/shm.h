@@ -65,7 +65,8 @@ struct room {
 	char		name[NAME_SIZE];/* global lock; "" when the slot is free */
 	_Atomic int32_t	members;	/* global lock; readers pace by it */
 	int32_t		first;		/* global lock: first member's slot */
-	_Atomic uint64_t head;		/* room lock to write: next sequence */
+	/* its own cache line: readers poll it, posters write it */
+	_Alignas(64) _Atomic uint64_t head; /* room lock: next sequence */
 	_Atomic uint32_t armed;		/* doorbell latch: a reader sleeps */
 	uint32_t	pad;
 };

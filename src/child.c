@@ -233,12 +233,15 @@ pull(size_t limit)
 static void
 catch_up(void)
 {
+	uint64_t	 target;
+
 	if (sess.room < 0)
 		return;
+	target = room_head(sess.room);	/* what our lines caused is below */
 	pull(SIZE_MAX);
-	if (sess.cursor != room_head(sess.room)) {
-		sess.dropped += room_head(sess.room) - sess.cursor;
-		sess.cursor = room_head(sess.room);
+	if ((int64_t)(target - sess.cursor) > 0) {
+		sess.dropped += target - sess.cursor;
+		sess.cursor = target;
 		out_printf("Server is very busy and dropped %llu messages, "
 		    "sorry!", (unsigned long long)sess.dropped);
 		sess.dropped = 0;
@@ -286,8 +289,10 @@ slot_release(int slot)
 	}
 	name_remove(slot);
 	s->name[0] = '\0';
-	atomic_store(&s->pid, 0);
+	/* FREE before the pid goes: a death in between leaves a FREE slot
+	 * that repair puts back on the free list, never an orphan */
 	atomic_store(&s->state, SLOT_FREE);
+	atomic_store(&s->pid, 0);
 	s->next = shm->free_slot;
 	shm->free_slot = slot;
 }
@@ -361,7 +366,9 @@ session_join(struct session *s, const char *name)
 		out_printf("You are in %s", name);
 		return;
 	}
-	if (room == -1 && (room = room_create(name)) == -1) {
+	/* a user alone in a room frees it by leaving: that slot will do */
+	if (room == -1 && shm->rooms_used >= shm->max_rooms &&
+	    (old == ROOM_MAIN || shm_room(old)->members > 1)) {
 		state_unlock();
 		out_printf("Too many rooms, try again later");
 		return;
@@ -369,6 +376,8 @@ session_join(struct session *s, const char *name)
 	room_remove_member(old, s->slot);
 	if (shm_room(old)->members > 0)
 		post_line(old, s->id, 0, s->name, " left");
+	if (room == -1)
+		room = room_create(name);
 	enter_room(room);
 	state_unlock();
 	out_printf("You joined %s", name);
@@ -737,9 +746,12 @@ session_loop(void)
 	int			 n, i, r;
 
 	for (;;) {
-		if (sess.quit)
+		if (sess.quit) {
+			catch_up();	/* its own last lines, then goodbye */
 			return eof ? "end of input" : "quit";
+		}
 		if (terminate) {
+			catch_up();
 			out_printf("Server is shutting down");
 			return "server shutting down";
 		}
@@ -755,7 +767,7 @@ session_loop(void)
 		while (out_pending() == 0 && take_line(eof)) {
 			busy = 1;
 			if (sess.quit)
-				return eof ? "end of input" : "quit";
+				break;
 			if (!writable)
 				continue;
 			if ((r = out_flush()) == -1)
@@ -771,8 +783,10 @@ session_loop(void)
 			readable = r == 1;
 			busy = 1;
 		}
-		if (eof && out_pending() == 0 && !take_line(1))
+		if (eof && out_pending() == 0 && !sess.quit && !take_line(1)) {
+			catch_up();
 			return "end of input";
+		}
 		if (busy)
 			continue;
 		timeout = sleep_time(&pacer, now, &ts);
@@ -941,6 +955,20 @@ child_setup(void)
 	    TAG_JANITOR);
 }
 
+/* Shutting down: connections still queued for the pool are told so. */
+static void
+turn_away_queued(void)
+{
+	static const char	 line[] = "Server is shutting down\n";
+	int			 fd;
+
+	while ((fd = take_connection()) != -1) {
+		(void)send(fd, line, sizeof(line) - 1,
+		    MSG_DONTWAIT | MSG_NOSIGNAL);
+		close(fd);
+	}
+}
+
 void
 child_main(const struct config *c, const struct child_fds *f)
 {
@@ -956,8 +984,10 @@ child_main(const struct config *c, const struct child_fds *f)
 		n = epoll_pwait(idle_ep, events, 4, -1, &waitmask);
 		if (n == -1 && errno != EINTR)
 			fatal("epoll_wait");
-		if (terminate)
+		if (terminate) {
+			turn_away_queued();
 			exit(0);
+		}
 		for (i = 0; i < n; i++) {
 			switch (events[i].data.u32) {
 			case TAG_MASTER:

@@ -3,6 +3,7 @@
  * The table drives parsing, /help and "Unrecognized command"; a command
  * is a row and a function.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "child.h"
@@ -32,20 +33,21 @@ static const struct command {
 };
 #define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
 
+/* One reply, so no line of the room can land inside the help text. */
 void
 cmd_help(struct session *s, const char *args)
 {
 	const struct command	*c;
+	char			 text[1024];
+	size_t			 n;
 
 	(void)args;
-	session_reply(s, "Server commands");
-	for (c = commands; c < commands + NCOMMANDS; c++) {
-		if (c->args != NULL)
-			session_reply(s, "  %s %s - %s", c->name, c->args,
-			    c->help);
-		else
-			session_reply(s, "  %s - %s", c->name, c->help);
-	}
+	n = (size_t)snprintf(text, sizeof(text), "Server commands");
+	for (c = commands; c < commands + NCOMMANDS; c++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+		    "\n  %s%s%s - %s", c->name, c->args != NULL ? " " : "",
+		    c->args != NULL ? c->args : "", c->help);
+	session_reply(s, "%s", text);
 }
 
 static void
@@ -96,9 +98,11 @@ is_blank(char c)
 }
 
 /*
- * The first word names the command; the rest, without the blanks around
- * it, is its argument ("/name  Bob " names Bob, "/name Bob Smith" is an
- * invalid name).  Commands that take no argument ignore what follows.
+ * The first word, up to a space (PROTOCOL.md: "/name must be followed by
+ * a space or the line end"), names the command; the rest, without the
+ * blanks around it, is its argument ("/name  Bob " names Bob, "/name Bob
+ * Smith" is an invalid name).  Commands that take no argument ignore
+ * what follows.
  */
 void
 cmd_line(struct session *s, char *line, size_t len)
@@ -115,7 +119,7 @@ cmd_line(struct session *s, char *line, size_t len)
 		return;
 	}
 	line[len] = '\0';
-	for (word = 0; word < len && !is_blank(line[word]); word++)
+	for (word = 0; word < len && line[word] != ' '; word++)
 		;
 	for (args = line + word; is_blank(*args); args++)
 		;

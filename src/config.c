@@ -31,7 +31,8 @@ struct setting {
 static const struct setting settings[] = {
 	STR("ListenAddress", listen_address),
 	NUM("Port", port, 0, 65535),
-	NUM("MaxClients", max_clients, 1, 100000),
+	/* below the 76,167 generated names (names.c), with room to spare */
+	NUM("MaxClients", max_clients, 1, 50000),
 	NUM("MinSpare", min_spare, 1, 1000),
 	NUM("MaxSpare", max_spare, 1, 1000),
 	NUM("MaxConnectionsPerChild", max_connections_per_child, 0, 10000000),

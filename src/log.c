@@ -61,13 +61,21 @@ log_warnx(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* In the foreground the master's news has no prefix ("listening on
+ * 127.0.0.1:42069", the first line, as scripts expect); children's lines
+ * keep "chatd[PID]:" so a session can be followed. */
 void
 log_info(const char *fmt, ...)
 {
 	va_list	 ap;
+	char	 line[1024];
 
 	va_start(ap, fmt);
-	vlog(fmt, ap, NULL);
+	if (strcmp(log_name, "chatd") == 0) {
+		vsnprintf(line, sizeof(line), fmt, ap);
+		fprintf(stderr, "%s\n", line);
+	} else
+		vlog(fmt, ap, NULL);
 	va_end(ap);
 }
 

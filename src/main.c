@@ -30,7 +30,7 @@ __attribute__((noreturn))
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: chatd [-dhinv] [-f file] [-l address] "
+	fprintf(stderr, "usage: chatd [-dinv] [-f file] [-l address] "
 	    "[-p port]\n");
 	exit(2);
 }
@@ -54,26 +54,38 @@ format_address(const struct sockaddr *sa, char *buf, size_t size)
 	}
 }
 
-/* Binds ListenAddress:Port; the first log line says where. */
 static int
-listen_on(const struct config *conf)
+resolve(const struct config *conf, struct addrinfo **res)
 {
-	struct addrinfo		 hints, *res, *ai;
-	struct sockaddr_storage	 ss;
-	socklen_t		 len = sizeof(ss);
-	char			 port[8], where[128];
-	int			 fd = -1, e, one = 1, saved = 0;
+	struct addrinfo		 hints;
+	char			 port[8];
+	int			 e;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	snprintf(port, sizeof(port), "%u", conf->port);
-	if ((e = getaddrinfo(conf->listen_address, port, &hints, &res)) != 0) {
-		fprintf(stderr, "chatd: cannot resolve %s: %s\n",
+	if ((e = getaddrinfo(conf->listen_address, port, &hints, res)) != 0) {
+		fprintf(stderr, "chatd: cannot resolve ListenAddress %s: %s\n",
 		    conf->listen_address, gai_strerror(e));
 		return -1;
 	}
+	return 0;
+}
+
+/* Binds ListenAddress:Port; the first log line says where. */
+static int
+listen_on(const struct config *conf)
+{
+	struct addrinfo		*res, *ai;
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	char			 where[128];
+	int			 fd = -1, one = 1, saved = 0;
+
+	if (resolve(conf, &res) == -1)
+		return -1;
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, ai->ai_protocol);
@@ -151,6 +163,9 @@ main(int argc, char *argv[])
 	int		 ch, debug = 0, noaction = 0, verbose = 0, inetd = 0;
 	int		 explicit_file = 0, fd;
 
+	/* whatever the caller left open is not ours to pass to children */
+	if (close_range(3, ~0U, 0) == -1)
+		fatal("close_range");
 	config_defaults(&conf);
 	while ((ch = getopt(argc, argv, "df:hil:np:v")) != -1) {
 		switch (ch) {
@@ -199,6 +214,11 @@ main(int argc, char *argv[])
 		exit(2);
 	}
 	if (noaction) {
+		struct addrinfo *res;
+
+		if (resolve(&conf, &res) == -1)
+			exit(1);
+		freeaddrinfo(res);
 		fprintf(stderr, "configuration OK\n");
 		exit(0);
 	}

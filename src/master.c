@@ -65,7 +65,9 @@ static struct config	*conf;
 static struct child	*children;
 static int		*free_index;
 static int		 nfree, table_size;
-static int		 starting, idle, busy, inflight;
+static int		 starting, idle, busy;
+static int		 inflight;	/* connections sent, not yet taken */
+static int		 retiring;	/* RETIREs sent, not yet taken */
 static int		 listen_fd, epfd, sigfd, timerfd;
 static int		 handoff[2], alive[2], janitor;
 static int		 accepting, stopping, stop_ticks;
@@ -75,7 +77,7 @@ static time_t		 fork_after;
 static int
 available(void)
 {
-	return idle - inflight;
+	return idle - inflight - retiring;
 }
 
 static int
@@ -174,20 +176,30 @@ maintain_pool(int tick)
 			if (send(handoff[0], &msg, sizeof(msg),
 			    MSG_DONTWAIT | MSG_NOSIGNAL) == -1)
 				break;
-			inflight++;
+			retiring++;
 		}
 	}
 	update_accepting();
 }
 
+/* A line, then goodbye; what the client sent is read first, since
+ * closing over unread bytes sends a reset that can destroy the line. */
+static void
+say_and_close(int fd, const char *line)
+{
+	char	 sink[512];
+
+	(void)send(fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL);
+	(void)shutdown(fd, SHUT_WR);
+	while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+		;
+	close(fd);
+}
+
 static void
 reject(int fd)
 {
-	static const char full_line[] = "Server is full, try again later\n";
-
-	(void)send(fd, full_line, sizeof(full_line) - 1,
-	    MSG_DONTWAIT | MSG_NOSIGNAL);
-	(void)shutdown(fd, SHUT_WR);
+	say_and_close(fd, "Server is full, try again later\n");
 }
 
 static int
@@ -241,12 +253,12 @@ accept_connections(void)
 			log_warnx("MaxClients (%u) reached: connection refused",
 			    conf->max_clients);
 			reject(fd);
-			close(fd);
 			continue;
 		}
 		if (hand_off(fd) == -1)
 			reject(fd);
-		close(fd);
+		else
+			close(fd);
 	}
 	/* connections still wait and no child is free: grow faster */
 	if (available() <= 0 && !full())
@@ -286,8 +298,8 @@ child_message(void)
 		    c->state == CHILD_IDLE) {
 			c->state = CHILD_RETIRING;
 			idle--;
-			if (inflight > 0)
-				inflight--;
+			if (retiring > 0)
+				retiring--;
 		}
 	}
 	if (n == -1 && errno != EAGAIN && errno != EINTR)
@@ -345,8 +357,11 @@ child_died(struct child *c, int status)
 		break;
 	case CHILD_IDLE:
 		idle--;
-		if (inflight > idle)	/* it took a message with it */
-			inflight = idle;
+		/* it may have taken a message with it */
+		if (retiring > idle)
+			retiring = idle;
+		if (inflight > idle - retiring)
+			inflight = idle - retiring;
 		break;
 	case CHILD_BUSY:
 		busy--;
@@ -393,11 +408,16 @@ signal_children(int sig)
 static void
 begin_stop(const char *why)
 {
+	int	 fd;
+
 	if (stopping)
 		return;
 	log_info("%s: shutting down", why);
 	stopping = 1;
 	update_accepting();
+	/* the backlog too is told, not just dropped */
+	while ((fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC)) != -1)
+		say_and_close(fd, "Server is shutting down\n");
 	close(listen_fd);
 	signal_children(SIGTERM);
 }

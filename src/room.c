@@ -194,6 +194,23 @@ room_arm(int room)
 	atomic_store(&shm_room(room)->armed, 1);
 }
 
+/*
+ * The writers lapped this reader at seq: skip to half a ring behind the
+ * head, so it does not lose one line at a time along the ring's edge.
+ */
+static size_t
+lapped(int room, uint64_t *cursor, uint64_t seq, uint64_t *dropped,
+    size_t used)
+{
+	uint64_t	 to = room_head(room) - shm->ring_size / 2;
+
+	if ((int64_t)(to - seq) < 1)
+		to = seq + 1;
+	*dropped += to - seq;
+	*cursor = to;
+	return used;
+}
+
 size_t
 room_pull(int room, uint64_t *cursor, uint64_t self, char *buf, size_t space,
     uint64_t *dropped)
@@ -205,17 +222,16 @@ room_pull(int room, uint64_t *cursor, uint64_t self, char *buf, size_t space,
 	uint64_t		 from;
 
 	if (head - *cursor > shm->ring_size) {
-		*dropped += head - shm->ring_size - *cursor;
-		*cursor = head - shm->ring_size;
+		/* half a ring behind the head, so the next posts do not lap
+		 * this reader again at once */
+		*dropped += head - shm->ring_size / 2 - *cursor;
+		*cursor = head - shm->ring_size / 2;
 		return 0;		/* the caller tells, then pulls on */
 	}
 	for (seq = *cursor; seq < head; seq++) {
 		e = shm_entry(room, seq);
-		if (atomic_load_explicit(&e->seq, memory_order_acquire) != seq) {
-			(*dropped)++;		/* overwritten already */
-			seq++;
-			break;
-		}
+		if (atomic_load_explicit(&e->seq, memory_order_acquire) != seq)
+			return lapped(room, cursor, seq, dropped, used);
 		len = e->len;
 		flags = e->flags;
 		from = e->from;
@@ -225,11 +241,8 @@ room_pull(int room, uint64_t *cursor, uint64_t self, char *buf, size_t space,
 			break;
 		memcpy(buf + used, e->text, len);
 		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load_explicit(&e->seq, memory_order_relaxed) != seq) {
-			(*dropped)++;		/* overwritten while copied */
-			seq++;
-			break;
-		}
+		if (atomic_load_explicit(&e->seq, memory_order_relaxed) != seq)
+			return lapped(room, cursor, seq, dropped, used);
 		if ((flags & ENTRY_SKIP_SELF) && from == self)
 			continue;
 		used += len;

@@ -9,6 +9,7 @@
  */
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -26,6 +28,8 @@
 struct shm_header	*shm;
 static char		 shm_name[256];
 static int		 shm_created_by;	/* pid that may unlink it */
+
+#define INIT_GRACE	10	/* seconds a new segment may lack its magic */
 
 static size_t
 align64(size_t n)
@@ -193,6 +197,7 @@ static int
 check_existing(const char *name)
 {
 	struct shm_header	 h;
+	struct stat		 st;
 	int			 fd;
 	ssize_t			 n;
 
@@ -202,11 +207,20 @@ check_existing(const char *name)
 		return -1;
 	}
 	n = pread(fd, &h, sizeof(h), 0);
+	if (fstat(fd, &st) == -1)
+		fatal("fstat %s", name);
 	close(fd);
 	if (n == (ssize_t)sizeof(h) && h.magic == SHM_MAGIC &&
 	    shm_owner_alive(h.owner_pid, h.owner_start)) {
 		fprintf(stderr, "chatd: segment %s is in use by pid %d\n",
 		    name, (int)h.owner_pid);
+		return -1;
+	}
+	/* no magic yet: another chatd may be setting it up right now */
+	if ((n != (ssize_t)sizeof(h) || h.magic != SHM_MAGIC) &&
+	    time(NULL) - st.st_ctime < INIT_GRACE) {
+		fprintf(stderr, "chatd: segment %s is being set up by another "
+		    "chatd\n", name);
 		return -1;
 	}
 	log_warnx("replacing stale segment %s left by pid %d", name,
@@ -219,6 +233,27 @@ check_existing(const char *name)
 	return 0;
 }
 
+/*
+ * The segment is sparse, but every page of it may be touched one day, and
+ * a page tmpfs cannot supply is a SIGBUS inside a lock: refuse now.
+ */
+static int
+check_space(const char *name, uint64_t size)
+{
+	struct statvfs	 fs;
+	uint64_t	 avail;
+
+	if (statvfs("/dev/shm", &fs) == -1)
+		return 0;		/* not there: shm_open will say */
+	avail = (uint64_t)fs.f_bavail * fs.f_frsize;
+	if (size <= avail)
+		return 0;
+	fprintf(stderr, "chatd: segment %s needs %llu MiB but /dev/shm has "
+	    "%llu MiB free; lower MaxRooms, RingSize or MaxClients\n", name,
+	    (unsigned long long)(size >> 20), (unsigned long long)(avail >> 20));
+	return -1;
+}
+
 int
 shm_create(const struct config *conf)
 {
@@ -228,6 +263,8 @@ shm_create(const struct config *conf)
 
 	memset(&h, 0, sizeof(h));
 	layout(&h, conf);
+	if (check_space(conf->segment_name, h.total_size) == -1)
+		return -1;
 	for (tries = 0; ; tries++) {
 		fd = shm_open(conf->segment_name, O_RDWR | O_CREAT | O_EXCL,
 		    0600);
@@ -295,9 +332,15 @@ shm_repair(int32_t dead)
 	for (i = shm->max_clients; i-- > 0; ) {
 		slot = shm_slot(i);
 		expect = SLOT_ACTIVE;
-		if (dead > 0 && atomic_load(&slot->pid) == dead &&
+		/* pid 0: its owner died setting it up */
+		if ((atomic_load(&slot->pid) == dead ||
+		    atomic_load(&slot->pid) == 0) &&
 		    atomic_compare_exchange_strong(&slot->state, &expect,
 		    SLOT_DEAD))
+			log_warnx("slot %u was half made by pid %d", i,
+			    (int)dead);
+		/* a janitor that died mid-sweep left these: sweep again */
+		if (atomic_load(&slot->state) == SLOT_DEAD)
 			atomic_fetch_add(&shm->dead_pending, 1);
 		if (atomic_load(&slot->state) == SLOT_FREE) {
 			slot->next = shm->free_slot;
@@ -346,11 +389,22 @@ shm_lock(void)
 	atomic_store(&shm->lock_holder, getpid());
 }
 
+static void
+unlock_checked(pthread_mutex_t *m)
+{
+	int	 e;
+
+	if ((e = pthread_mutex_unlock(m)) != 0) {
+		errno = e;
+		fatal("cannot release a shared lock");
+	}
+}
+
 void
 shm_unlock(void)
 {
 	atomic_store(&shm->lock_holder, 0);
-	pthread_mutex_unlock(&shm->lock);
+	unlock_checked(&shm->lock);
 }
 
 /*
@@ -370,5 +424,5 @@ room_lock(struct room *r)
 void
 room_unlock(struct room *r)
 {
-	pthread_mutex_unlock(&r->lock);
+	unlock_checked(&r->lock);
 }

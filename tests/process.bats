@@ -188,3 +188,21 @@ wait_idle_between() {
 	# the eight children that served are idle now: the excess is retired
 	wait_idle_between 2 4
 }
+
+@test "when the master dies, sessions go on and each child exits after its own" {
+	server_start
+	clients_open alice bob
+	kill -s KILL "$SERVER_PID"
+	wait "$SERVER_PID" 2>/dev/null || true
+	client_send alice "still here"
+	client_expect_exact bob "$(client_name alice): still here"
+	client_send alice "/quit"
+	client_expect_closed alice
+	client_expect_exact bob "$(client_name alice) left"
+	client_send bob "/quit"
+	client_expect_closed bob
+	server_expect_no_processes
+	# the master cannot remove its segment any more: the test does
+	rm -f "/dev/shm$SERVER_SEGMENT"
+	SERVER_PID=
+}

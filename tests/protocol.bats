@@ -519,3 +519,29 @@ teardown() {
 	client_send bob "/join pizza"
 	client_expect_exact bob "You joined pizza"
 }
+
+@test "a user who quits right after a line still sees that line first" {
+	client_open alice
+	client_open bob
+	client_send_raw alice 'last words\n/quit\n'
+	client_expect_exact alice "$(client_name alice): last words"
+	client_expect_closed alice
+	client_expect_exact bob "$(client_name alice): last words"
+	client_expect_exact bob "$(client_name alice) left"
+}
+
+@test "a client that sends a line and hangs up gets its echo before the close" {
+	run timeout 20 sh -c "printf 'hello\n' | nc -N 127.0.0.1 $PORT"
+	[ "$status" -eq 0 ]
+	[[ ${lines[7]} == "You are "* ]]
+	name=${lines[7]#You are }
+	[ "${lines[8]}" = "You joined main" ]
+	[ "${lines[9]}" = "$name: hello" ]
+	[ "${#lines[@]}" -eq 10 ]
+}
+
+@test "a command word ends at a space only: /name<TAB>x is unrecognized" {
+	client_open alice
+	client_send_raw alice '/name\tTabby\n'
+	client_expect_next_exact alice "$(printf 'Unrecognized command /name\tTabby, try /help')"
+}
