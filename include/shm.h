@@ -124,6 +124,7 @@ _Static_assert(sizeof(struct ring_entry) == 24, "ring entry header");
 _Static_assert(sizeof(struct client_slot) % 8 == 0, "slot alignment");
 
 extern struct shm_header	*shm;
+extern int			 shm_self;	/* this process's pid */
 
 int	 shm_create(const struct config *);
 void	 shm_remove(void);

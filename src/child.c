@@ -68,6 +68,7 @@ static struct input		 in;
 static char			*inbuf, *out, *scratch;
 static size_t			 in_cap, out_cap, scratch_cap;
 static size_t			 out_off, out_len;	/* pending: [off, len) */
+static size_t			 out_peak;		/* this session's most */
 static int			 session_ep = -1, idle_ep = -1;
 static int			 master_gone;
 static sigset_t			 waitmask;	/* TERM and INT let through */
@@ -103,9 +104,9 @@ child_buffers_init(const struct config *c)
 	scratch_cap = (size_t)c->max_clients * NAME_SIZE;
 	if ((size_t)c->max_rooms * (NAME_SIZE + 8) > scratch_cap)
 		scratch_cap = (size_t)c->max_rooms * (NAME_SIZE + 8);
-	/* +1: cmd_line may end a line with a NUL; scratch holds structs */
-	in_size = (in_cap + 1 + 63) & ~(size_t)63;
-	out_cap = (out_cap + 63) & ~(size_t)63;
+	/* +1: cmd_line may end a line with a NUL; pages for madvise */
+	in_size = (in_cap + 1 + 4095) & ~(size_t)4095;
+	out_cap = (out_cap + 4095) & ~(size_t)4095;
 	p = mmap(NULL, in_size + out_cap + scratch_cap,
 	    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 	    -1, 0);
@@ -183,6 +184,8 @@ out_flush(void)
 {
 	ssize_t	 n;
 
+	if (out_len > out_peak)
+		out_peak = out_len;
 	while (out_pending() > 0) {
 		n = write(sess.fd, out + out_off, out_pending());
 		if (n == -1) {
@@ -330,17 +333,29 @@ state_unlock(void)
 
 /* Commands' effects */
 
+/*
+ * Watches room's doorbell, and no other.  The watch outlives a session
+ * (the session epoll is not waited on between sessions), so the next
+ * session in a room with the same doorbell costs no system call.
+ */
 static void
-watch_doorbell(int op, int room)
+watch_doorbell(int room)
 {
+	static int		 watched = -1;
 	struct epoll_event	 ev;
+	int			 bell = room_doorbell(room);
 
+	if (bell == watched)
+		return;
+	if (watched != -1 &&
+	    epoll_ctl(session_ep, EPOLL_CTL_DEL, watched, NULL) == -1)
+		fatal("cannot stop watching a doorbell");
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN | EPOLLET;
 	ev.data.u32 = TAG_DOORBELL;
-	if (epoll_ctl(session_ep, op, room_doorbell(room), &ev) == -1)
-		fatal("cannot %s the doorbell of room %d",
-		    op == EPOLL_CTL_ADD ? "watch" : "stop watching", room);
+	if (epoll_ctl(session_ep, EPOLL_CTL_ADD, bell, &ev) == -1)
+		fatal("cannot watch the doorbell of room %d", room);
+	watched = bell;
 }
 
 /* Global lock held: into the room, from its current head on. */
@@ -381,8 +396,7 @@ session_join(struct session *s, const char *name)
 	enter_room(room);
 	state_unlock();
 	out_printf("You joined %s", name);
-	watch_doorbell(EPOLL_CTL_DEL, old);
-	watch_doorbell(EPOLL_CTL_ADD, room);
+	watch_doorbell(room);
 }
 
 void
@@ -531,16 +545,14 @@ session_start(int fd)
 	struct client_slot	*slot;
 	struct epoll_event	 ev;
 	char			 peer[64];
-	int			 one = 1;
 
 	memset(&sess, 0, sizeof(sess));
 	sess.fd = fd;
 	sess.room = -1;
 	out_off = out_len = 0;
 	input_init(&in, inbuf, in_cap, conf->max_line_length);
-	if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1)
-		log_warn("cannot make the client socket non-blocking");
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* non-blocking and TCP_NODELAY already: the master's accept4 and
+	 * the listening socket (whose options accepted sockets inherit) */
 
 	state_lock();
 	if ((sess.slot = shm->free_slot) == -1) {
@@ -557,7 +569,7 @@ session_start(int fd)
 	slot->room = -1;
 	slot->next = slot->prev = -1;
 	memcpy(slot->name, sess.name, NAME_SIZE);
-	atomic_store(&slot->pid, getpid());
+	atomic_store(&slot->pid, shm_self);
 	atomic_store(&slot->state, SLOT_ACTIVE);
 	name_insert(sess.slot);
 	state_unlock();
@@ -575,7 +587,7 @@ session_start(int fd)
 	ev.data.u32 = TAG_CLIENT;
 	if (epoll_ctl(session_ep, EPOLL_CTL_ADD, fd, &ev) == -1)
 		fatal("cannot watch the client socket");
-	watch_doorbell(EPOLL_CTL_ADD, ROOM_MAIN);
+	watch_doorbell(ROOM_MAIN);
 	peer_address(fd, peer, sizeof(peer));
 	log_info("%s connected from %s", sess.name, peer);
 	return 0;
@@ -587,9 +599,6 @@ session_end(const char *why)
 	state_lock();
 	slot_release(sess.slot);
 	state_unlock();
-	watch_doorbell(EPOLL_CTL_DEL, sess.room);
-	if (epoll_ctl(session_ep, EPOLL_CTL_DEL, sess.fd, NULL) == -1)
-		log_warn("cannot stop watching the client socket");
 	log_info("%s disconnected (%s)", sess.name, why);
 	sess.room = -1;
 }
@@ -653,16 +662,21 @@ take_line(int eof)
 	return 0;
 }
 
-/* -1: the connection broke or closed; 0: would block; 1: read some */
+/*
+ * -1: the connection broke or closed; 0: nothing more for now; 1: read
+ * some, and there may be more.  A short read emptied the socket: what
+ * comes later is a new edge, so no read just to hear EAGAIN.
+ */
 static int
 read_input(void)
 {
+	size_t	 space = input_space(&in);
 	ssize_t	 n;
 
-	n = read(sess.fd, input_tail(&in), input_space(&in));
+	n = read(sess.fd, input_tail(&in), space);
 	if (n > 0) {
 		input_added(&in, (size_t)n);
-		return 1;
+		return (size_t)n == space ? 1 : 2;
 	}
 	if (n == 0)
 		return -1;
@@ -674,6 +688,8 @@ read_input(void)
 struct pacer {
 	int		 paced;		/* pulling on a timer, bell not armed */
 	int64_t		 next;		/* CLOCK_MONOTONIC ns of the next pull */
+	int		 got;		/* lines came since the last sleep */
+	int		 got_before;	/* and in the waking before that */
 };
 
 static int64_t
@@ -706,6 +722,11 @@ paced_pull(struct pacer *p, int64_t now)
 		p->paced = 0;		/* quiet: back to the doorbell */
 		return 0;
 	}
+	p->got = 1;
+	/* a lone line (a quiet room, a client's own echo) is no traffic:
+	 * pace only when lines came in two wakings in a row */
+	if (!p->paced && !p->got_before)
+		return 1;
 	p->paced = 1;
 	/* stopped by the chunk size, not by the head: go on once written */
 	p->next = sess.cursor == room_head(sess.room) ? now +
@@ -740,7 +761,7 @@ session_loop(void)
 {
 	struct epoll_event	 events[4];
 	struct timespec		 ts, *timeout;
-	struct pacer		 pacer = { 0, 0 };
+	struct pacer		 pacer = { 0, 0, 0, 0 };
 	int64_t			 now;
 	int			 readable = 1, writable = 1, eof = 0, busy;
 	int			 n, i, r;
@@ -781,7 +802,7 @@ session_loop(void)
 			if (r == -1)
 				eof = 1;
 			readable = r == 1;
-			busy = 1;
+			busy = r != 0;
 		}
 		if (eof && out_pending() == 0 && !sess.quit && !take_line(1)) {
 			catch_up();
@@ -793,6 +814,8 @@ session_loop(void)
 		if (timeout != NULL && timeout->tv_sec == 0 &&
 		    timeout->tv_nsec == 0)
 			continue;
+		pacer.got_before = pacer.got;
+		pacer.got = 0;
 		n = epoll_pwait2(session_ep, events, 4, timeout, &waitmask);
 		if (n == -1 && errno != EINTR)
 			fatal("epoll_wait");
@@ -830,10 +853,13 @@ serve(int fd)
 	session_end(why);
 	linger_and_close(fd);
 	sess.fd = -1;
-	/* a big reply touched pages that this child need not keep */
-	if (out_cap > PULL_CHUNK * 2)
-		(void)madvise(out + PULL_CHUNK, out_cap - PULL_CHUNK,
-		    MADV_DONTNEED);
+	/* a big reply or a backlog touched pages this child need not keep */
+	if (out_peak > PULL_CHUNK) {
+		if (madvise(out + PULL_CHUNK, out_cap - PULL_CHUNK,
+		    MADV_DONTNEED) == -1)
+			log_warn("madvise");
+	}
+	out_peak = 0;
 }
 
 /* The pool side */
@@ -846,7 +872,7 @@ tell_master(int type)
 	memset(&msg, 0, sizeof(msg));
 	msg.type = type;
 	msg.index = fds->index;
-	msg.pid = getpid();
+	msg.pid = shm_self;
 	while (send(fds->handoff, &msg, sizeof(msg), MSG_NOSIGNAL) == -1) {
 		if (errno == EINTR)
 			continue;
@@ -923,7 +949,8 @@ child_setup(void)
 	sigset_t		 block;
 	char			 name[32];
 
-	snprintf(name, sizeof(name), "chatd[%d]", (int)getpid());
+	shm_self = getpid();
+	snprintf(name, sizeof(name), "chatd[%d]", shm_self);
 	log_setname(name);
 	set_title("chatd: idle");
 	memset(&sa, 0, sizeof(sa));

@@ -26,6 +26,7 @@
 #include "shm.h"
 
 struct shm_header	*shm;
+int			 shm_self;	/* getpid() is a system call */
 static char		 shm_name[256];
 static int		 shm_created_by;	/* pid that may unlink it */
 
@@ -279,7 +280,7 @@ shm_create(const struct config *conf)
 			return -1;
 	}
 	snprintf(shm_name, sizeof(shm_name), "%s", conf->segment_name);
-	shm_created_by = getpid();
+	shm_self = shm_created_by = getpid();
 	if (ftruncate(fd, (off_t)h.total_size) == -1) {
 		fprintf(stderr, "chatd: cannot size segment %s to %llu bytes: "
 		    "%s\n", shm_name, (unsigned long long)h.total_size,
@@ -386,7 +387,7 @@ shm_lock(void)
 		shm_repair(dead);
 		make_consistent(&shm->lock);
 	}
-	atomic_store(&shm->lock_holder, getpid());
+	atomic_store(&shm->lock_holder, shm_self);
 }
 
 static void
