@@ -34,12 +34,15 @@ void	room_remove_member(int room, int slot);
 void	rooms_rebuild(void);
 
 /*
- * Appends a line made of the pieces to the room's ring and rings the
- * doorbell if a reader is asleep.  The pieces need no '\n': it is added.
- * Takes the room lock (so the global lock may be held, never the reverse).
+ * Appends a line made of the pieces to the room's ring.  The pieces need
+ * no '\n': it is added.  Takes the room lock (so the global lock may be
+ * held, never the reverse).  Then room_ring() wakes the room's sleepers:
+ * after the global lock is released, since one eventfd write wakes every
+ * armed reader of a big room, which is no work to do inside a lock.
  */
 void	room_post(int room, uint64_t from, uint32_t flags,
 	    const struct iovec *, int);
+void	room_ring(int room);
 
 /*
  * Copies whole lines from the room's ring, from *cursor up to the head,

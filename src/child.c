@@ -59,6 +59,7 @@ enum tag { TAG_CLIENT, TAG_DOORBELL, TAG_MASTER, TAG_HANDOFF, TAG_JANITOR };
  */
 #define PACE_BUDGET	66666		/* wake-ups a second, all readers */
 #define PACE_MIN_NS	20000L
+#define PACE_SMALL	32		/* members: a lone line does not pace */
 #define PACE_MAX_NS	50000000L
 
 static const struct config	*conf;
@@ -263,6 +264,34 @@ session_reply(struct session *s, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * Posts made under the global lock ring their rooms' doorbells only once
+ * it is released (room.h says why); a command posts to two rooms at most,
+ * the janitor to a few more.
+ */
+static int	 rings[8], nrings;
+
+static void
+ring_later(int room)
+{
+	int	 i;
+
+	for (i = 0; i < nrings; i++)
+		if (rings[i] == room)
+			return;
+	if (nrings == (int)(sizeof(rings) / sizeof(rings[0])))
+		room_ring(room);	/* full: ring now rather than never */
+	else
+		rings[nrings++] = room;
+}
+
+static void
+ring_pending(void)
+{
+	while (nrings > 0)
+		room_ring(rings[--nrings]);
+}
+
 /* The janitor: slots of children that died, freed under the lock. */
 
 static void
@@ -276,6 +305,7 @@ post_line(int room, uint64_t from, uint32_t flags, const char *a,
 	iov[1].iov_base = (void *)b;
 	iov[1].iov_len = strlen(b);
 	room_post(room, from, flags, iov, 2);
+	ring_later(room);
 }
 
 /* Global lock held: leave the room (telling it), free the name, the slot. */
@@ -329,6 +359,7 @@ void
 state_unlock(void)
 {
 	shm_unlock();
+	ring_pending();
 }
 
 /* Commands' effects */
@@ -433,6 +464,7 @@ session_say(struct session *s, const char *text, size_t len)
 	iov[2].iov_base = (void *)text;
 	iov[2].iov_len = len;
 	room_post(s->room, s->id, 0, iov, 3);
+	room_ring(s->room);
 	atomic_fetch_add_explicit(&shm->lines, 1, memory_order_relaxed);
 }
 
@@ -723,9 +755,11 @@ paced_pull(struct pacer *p, int64_t now)
 		return 0;
 	}
 	p->got = 1;
-	/* a lone line (a quiet room, a client's own echo) is no traffic:
-	 * pace only when lines came in two wakings in a row */
-	if (!p->paced && !p->got_before)
+	/* in a small room a lone line (a quiet chat, a client's own echo)
+	 * is no traffic: pace only when lines came in two wakings in a row;
+	 * in a big one every line wakes a herd, so pace at once */
+	if (!p->paced && !p->got_before && atomic_load_explicit(
+	    &shm_room(sess.room)->members, memory_order_relaxed) <= PACE_SMALL)
 		return 1;
 	p->paced = 1;
 	/* stopped by the chunk size, not by the head: go on once written */

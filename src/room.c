@@ -131,8 +131,8 @@ rooms_rebuild(void)
 	}
 }
 
-static void
-ring_doorbell(int room)
+void
+room_ring(int room)
 {
 	struct room	*r = shm_room(room);
 	uint64_t	 one = 1;
@@ -175,7 +175,6 @@ room_post(int room, uint64_t from, uint32_t flags, const struct iovec *iov,
 	atomic_store_explicit(&e->seq, seq, memory_order_release);
 	atomic_store(&r->head, seq + 1);	/* seq_cst: pairs with room_arm */
 	room_unlock(r);
-	ring_doorbell(room);
 }
 
 uint64_t

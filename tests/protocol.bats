@@ -507,7 +507,7 @@ teardown() {
 }
 
 @test "/join of a new room when MaxRooms rooms exist is refused" {
-	server_start "MaxRooms 2"
+	server_restart "MaxRooms 2"
 	clients_open alice bob
 	client_send alice "/join pizza"
 	client_expect_exact alice "You joined pizza"

@@ -165,6 +165,10 @@ _wait_gone() {
 # SERVER_PID, SERVER_CONF, SERVER_LOG and SERVER_SEGMENT.
 __server_start() {
 	local dir
+	# one server at a time: a second start would orphan the first
+	if [[ -n ${SERVER_PID-} ]]; then
+		server_stop || return
+	fi
 	_CHAT_SERVERS=$(( _CHAT_SERVERS + 1 ))
 	dir=$BATS_TEST_TMPDIR/server.$_CHAT_SERVERS
 	mkdir -p "$dir"
