@@ -60,7 +60,8 @@ enum tag { TAG_CLIENT, TAG_DOORBELL, TAG_MASTER, TAG_HANDOFF, TAG_JANITOR };
 #define PACE_BUDGET	66666		/* wake-ups a second, all readers */
 #define PACE_MIN_NS	20000L
 #define PACE_SMALL	32		/* members: a lone line does not pace */
-#define PACE_MAX_NS	50000000L
+#define PACE_MAX_STRETCH 16
+#define PACE_MAX_NS	250000000L
 
 static const struct config	*conf;
 static const struct child_fds	*fds;
@@ -722,6 +723,8 @@ struct pacer {
 	int64_t		 next;		/* CLOCK_MONOTONIC ns of the next pull */
 	int		 got;		/* lines came since the last sleep */
 	int		 got_before;	/* and in the waking before that */
+	int		 stretch;	/* the interval's multiplier, 1.. */
+	int64_t		 interval;	/* the last one, ns */
 };
 
 static int64_t
@@ -734,14 +737,32 @@ now_ns(void)
 }
 
 static int64_t
-pace_interval(void)
+pace_interval(const struct pacer *p)
 {
 	int64_t	 ns;
 
 	ns = atomic_load_explicit(&shm_room(sess.room)->members,
-	    memory_order_relaxed) * (1000000000L / PACE_BUDGET);
+	    memory_order_relaxed) * (1000000000L / PACE_BUDGET) * p->stretch;
 	return ns < PACE_MIN_NS ? PACE_MIN_NS : ns > PACE_MAX_NS ?
 	    PACE_MAX_NS : ns;
+}
+
+/*
+ * The budget is a guess at what the machine affords; lateness says what
+ * it does.  A timed pull that comes more than half an interval late
+ * means the machine is behind (every reader's wake-up costs more than
+ * the budget assumed, with big payloads, or other work): stretch the
+ * interval.  On time again, shrink it back.
+ */
+static void
+pace_adjust(struct pacer *p, int64_t now)
+{
+	int64_t	 late = now - p->next;
+
+	if (late > p->interval / 2 && p->stretch < PACE_MAX_STRETCH)
+		p->stretch *= 2;
+	else if (late < p->interval / 8 && p->stretch > 1)
+		p->stretch /= 2;
 }
 
 /* Ring lines into the output when the pace allows; 1 if any came. */
@@ -750,6 +771,8 @@ paced_pull(struct pacer *p, int64_t now)
 {
 	if (out_pending() >= PULL_LOW || (p->paced && now < p->next))
 		return 0;
+	if (p->paced)
+		pace_adjust(p, now);
 	if (!pull(PULL_CHUNK)) {
 		p->paced = 0;		/* quiet: back to the doorbell */
 		return 0;
@@ -762,9 +785,10 @@ paced_pull(struct pacer *p, int64_t now)
 	    &shm_room(sess.room)->members, memory_order_relaxed) <= PACE_SMALL)
 		return 1;
 	p->paced = 1;
+	p->interval = pace_interval(p);
 	/* stopped by the chunk size, not by the head: go on once written */
-	p->next = sess.cursor == room_head(sess.room) ? now +
-	    pace_interval() : now;
+	p->next = sess.cursor == room_head(sess.room) ? now + p->interval :
+	    now;
 	return 1;
 }
 
@@ -795,7 +819,7 @@ session_loop(void)
 {
 	struct epoll_event	 events[4];
 	struct timespec		 ts, *timeout;
-	struct pacer		 pacer = { 0, 0, 0, 0 };
+	struct pacer		 pacer = { 0, 0, 0, 0, 1, 0 };
 	int64_t			 now;
 	int			 readable = 1, writable = 1, eof = 0, busy;
 	int			 n, i, r;
