@@ -81,22 +81,24 @@ flood_room() {
 	client_expect_exact b "$(client_name e): made it"
 }
 
-@test "a client that never reads does not hold up the rest of the room" {
+# flooded_room: alice floods a RingSize 16 room that bob reads and a
+# raw socket, the sleeper, never does
+flooded_room() {
 	server_start "RingSize 16"
 	client_open alice
 	client_open bob
 	raw_open sleeper
 	flood_room alice
+}
+
+@test "a client that never reads does not hold up the rest of the room" {
+	flooded_room
 	CHAT_TIMEOUT=$(( 3 * CHATD_TEST_TIMEOUT )) \
 		client_expect_exact bob "$(client_name alice): flood done"
 }
 
 @test "a client that fell behind is told how many lines it missed and can still chat" {
-	server_start "RingSize 16"
-	client_open alice
-	client_open bob
-	raw_open sleeper
-	flood_room alice
+	flooded_room
 	# The sleeper wakes up and reads all it has, up to the last line.
 	CHAT_TIMEOUT=$(( 3 * CHATD_TEST_TIMEOUT )) \
 		raw_read_until sleeper "^$(client_name alice): flood done\$"
