@@ -697,19 +697,19 @@ take_line(int eof)
 
 /*
  * -1: the connection broke or closed; 0: nothing more for now; 1: read
- * some, and there may be more.  A short read emptied the socket: what
- * comes later is a new edge, so no read just to hear EAGAIN.
+ * some, and there may be more.  Read until EAGAIN even after a short
+ * read: a FIN that came with the data gave its edge already, and a
+ * reader that stopped short would never hear of it.
  */
 static int
 read_input(void)
 {
-	size_t	 space = input_space(&in);
 	ssize_t	 n;
 
-	n = read(sess.fd, input_tail(&in), space);
+	n = read(sess.fd, input_tail(&in), input_space(&in));
 	if (n > 0) {
 		input_added(&in, (size_t)n);
-		return (size_t)n == space ? 1 : 2;
+		return 1;
 	}
 	if (n == 0)
 		return -1;
