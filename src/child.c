@@ -854,13 +854,14 @@ session_loop(void)
 			writable = r != 0;
 		}
 		input_compact(&in);
-		if (readable && !eof && out_pending() == 0 &&
+		if (readable && !eof && !sess.quit && out_pending() == 0 &&
 		    input_space(&in) > 0) {
 			r = read_input();
 			if (r == -1)
 				eof = 1;
 			readable = r == 1;
-			busy = r != 0;
+			if (r != 0)
+				busy = 1;
 		}
 		if (eof && out_pending() == 0 && !sess.quit && !take_line(1)) {
 			catch_up();
