@@ -34,7 +34,6 @@ void	child_buffers_init(const struct config *);
 /* What commands do to the session (cmd.c calls these). */
 void	session_reply(struct session *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
-void	session_reply_raw(struct session *, const char *, size_t);
 void	session_say(struct session *, const char *, size_t);
 void	session_rename(struct session *, const char *);
 void	session_join(struct session *, const char *);
