@@ -28,6 +28,9 @@ struct session {
 
 __attribute__((noreturn))
 void	child_main(const struct config *, const struct child_fds *);
+/* chatd -i: serves the connection on fd, then exits. */
+__attribute__((noreturn))
+void	child_inetd(const struct config *, int fd);
 /* The per-child buffers, mapped by the master before it forks. */
 void	child_buffers_init(const struct config *);
 

@@ -11,18 +11,28 @@
 #define ROOM_MAIN	0	/* slot 0 is always "main", hidden when empty */
 
 /*
- * Doorbells: eventfds the master makes before it forks.  Rooms share them,
- * room r ringing doorbell r % ROOM_DOORBELLS: every child inherits every
- * doorbell, and a process with fewer than 64 descriptors needs no fd table
- * of its own (one per room made every child some 125 KiB dearer at 1024
- * rooms, measured).  A wake-up for a neighbouring room costs a sleeper one
- * look at its own room's head.
+ * Doorbells: named FIFOs in a directory beside the segment,
+ * /dev/shm/SEGMENT.doorbells/0 to 31, mode 0600.  A name is what lets
+ * processes that share no parent (chatd -i under inetd or systemd's
+ * Accept=yes, next to a standalone master) wake each other: each opens
+ * the FIFOs read-write by name, a poster writes one byte, and every
+ * process watching that FIFO with edge-triggered epoll wakes.  The master
+ * opens all of them before it forks, so its children inherit them;
+ * chatd -i opens the one of its room when it first needs it.
+ *
+ * Rooms share them, room r ringing doorbell r % ROOM_DOORBELLS, so a
+ * process with fewer than 64 descriptors needs no fd table of its own
+ * (one per room made every child some 125 KiB dearer at 1024 rooms,
+ * measured).  A wake-up for a neighbouring room costs a sleeper one look
+ * at its own room's head.
  */
 #define ROOM_DOORBELLS	32
+#define SHM_DIR		"/dev/shm"	/* where glibc's shm_open puts names */
 
-extern int	 room_doorbells[ROOM_DOORBELLS];
-
-int	room_doorbell(int room);
+/* Makes the directory if need be; open_all: open every doorbell now. */
+int	doorbells_init(const char *segment, int open_all);
+void	doorbells_remove(void);
+int	room_doorbell(int room);		/* opened on first use */
 
 int	room_valid(const char *, size_t);
 
@@ -37,7 +47,7 @@ void	rooms_rebuild(void);
  * Appends a line made of the pieces to the room's ring.  The pieces need
  * no '\n': it is added.  Takes the room lock (so the global lock may be
  * held, never the reverse).  Then room_ring() wakes the room's sleepers:
- * after the global lock is released, since one eventfd write wakes every
+ * after the global lock is released, since one doorbell write wakes every
  * armed reader of a big room, which is no work to do inside a lock.
  */
 void	room_post(int room, uint64_t from, uint32_t flags,

@@ -34,7 +34,7 @@
 #include "config.h"
 
 #define SHM_MAGIC		0x63686174645f7631ULL	/* "chatd_v1" */
-#define SHM_LAYOUT_VERSION	1
+#define SHM_LAYOUT_VERSION	2
 
 #define NAME_MIN_LEN		2
 #define NAME_MAX_LEN		20
@@ -46,6 +46,12 @@ enum slot_state {
 	SLOT_DEAD		/* its process died: the janitor frees it */
 };
 
+/*
+ * No master reaps its owner (chatd -i): whoever takes the global lock
+ * looks now and then whether such an owner still lives.
+ */
+#define SLOT_UNWATCHED	0x1
+
 struct client_slot {
 	_Atomic uint32_t state;		/* FREE->ACTIVE: owner, global lock;
 					 * ACTIVE->DEAD: master, CAS, no lock;
@@ -54,7 +60,8 @@ struct client_slot {
 	int32_t		room;		/* global lock; -1: in no room */
 	int32_t		next;		/* global lock: room members or free list */
 	int32_t		prev;		/* global lock: room members */
-	uint32_t	pad;
+	uint32_t	flags;		/* global lock: SLOT_UNWATCHED */
+	uint64_t	pid_start;	/* owner: its /proc start time */
 	uint64_t	session;	/* global lock: unique per connection */
 	int64_t		since;		/* global lock: connect time (epoch s) */
 	char		name[NAME_SIZE];/* global lock */
@@ -112,6 +119,9 @@ struct shm_header {
 
 	_Atomic uint32_t dead_pending;	/* master: slots marked dead */
 	uint32_t	rooms_used;	/* global lock */
+	uint32_t	unwatched;	/* global lock: SLOT_UNWATCHED slots */
+	uint32_t	pad1;
+	int64_t		swept_at;	/* global lock: their last check, ms */
 
 	/* counters, for the curious (chatd -s, later) */
 	_Atomic uint64_t connections;
@@ -125,9 +135,19 @@ _Static_assert(sizeof(struct client_slot) % 8 == 0, "slot alignment");
 
 extern struct shm_header	*shm;
 extern int			 shm_self;	/* this process's pid */
+extern uint64_t			 shm_self_start; /* and its start time */
 
-int	 shm_create(const struct config *);
+enum shm_role {
+	SHM_MASTER,	/* owns the segment: makes it, or adopts one that
+			 * chatd -i sessions still use; removes it at exit
+			 * unless such sessions remain */
+	SHM_INETD	/* chatd -i: uses whatever segment is there, or
+			 * makes one; never removes it */
+};
+int	 shm_attach(const struct config *, enum shm_role);
 void	 shm_remove(void);
+int	 shm_slot_alive(const struct client_slot *);
+void	 shm_self_set(void);
 int	 shm_owner_alive(int32_t pid, uint64_t start);
 uint64_t process_start_time(int pid);
 

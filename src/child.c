@@ -72,6 +72,7 @@ static size_t			 in_cap, out_cap, scratch_cap;
 static size_t			 out_off, out_len;	/* pending: [off, len) */
 static size_t			 out_peak;		/* this session's most */
 static int			 session_ep = -1, idle_ep = -1;
+static int			 unwatched;	/* chatd -i: no master */
 static int			 master_gone;
 static sigset_t			 waitmask;	/* TERM and INT let through */
 static volatile sig_atomic_t	 terminate;
@@ -323,6 +324,9 @@ slot_release(int slot)
 	}
 	name_remove(slot);
 	s->name[0] = '\0';
+	if (s->flags & SLOT_UNWATCHED)
+		shm->unwatched--;
+	s->flags = 0;
 	/* FREE before the pid goes: a death in between leaves a FREE slot
 	 * that repair puts back on the free list, never an orphan */
 	atomic_store(&s->state, SLOT_FREE);
@@ -349,10 +353,51 @@ janitor_sweep(void)
 	}
 }
 
+static int64_t
+now_ns(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * Global lock held.  Slots whose owners no master reaps (chatd -i) are
+ * looked at now and then: an owner that died marks its slot dead here.
+ */
+#define UNWATCHED_CHECK_MS	200
+#define UNWATCHED_TICK		5	/* s: chatd -i looks even when idle */
+
+static void
+check_unwatched(void)
+{
+	struct client_slot	*s;
+	uint32_t		 i, expect;
+	int64_t			 now;
+
+	if (shm->unwatched == 0)
+		return;
+	now = now_ns() / 1000000;
+	if (now - shm->swept_at < UNWATCHED_CHECK_MS)
+		return;
+	shm->swept_at = now;
+	for (i = 0; i < shm->max_clients; i++) {
+		s = shm_slot(i);
+		expect = SLOT_ACTIVE;
+		if ((s->flags & SLOT_UNWATCHED) && atomic_load(&s->state) ==
+		    SLOT_ACTIVE && !shm_slot_alive(s) &&
+		    atomic_compare_exchange_strong(&s->state, &expect,
+		    SLOT_DEAD))
+			atomic_fetch_add(&shm->dead_pending, 1);
+	}
+}
+
 void
 state_lock(void)
 {
 	shm_lock();
+	check_unwatched();
 	janitor_sweep();
 }
 
@@ -602,6 +647,9 @@ session_start(int fd)
 	slot->room = -1;
 	slot->next = slot->prev = -1;
 	memcpy(slot->name, sess.name, NAME_SIZE);
+	slot->pid_start = shm_self_start;
+	slot->flags = unwatched ? SLOT_UNWATCHED : 0;
+	shm->unwatched += unwatched;
 	atomic_store(&slot->pid, shm_self);
 	atomic_store(&slot->state, SLOT_ACTIVE);
 	name_insert(sess.slot);
@@ -726,15 +774,6 @@ struct pacer {
 	int		 stretch;	/* the interval's multiplier, 1.. */
 	int64_t		 interval;	/* the last one, ns */
 };
-
-static int64_t
-now_ns(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static int64_t
 pace_interval(const struct pacer *p)
@@ -873,11 +912,20 @@ session_loop(void)
 		if (timeout != NULL && timeout->tv_sec == 0 &&
 		    timeout->tv_nsec == 0)
 			continue;
+		if (timeout == NULL && unwatched) {
+			ts.tv_sec = UNWATCHED_TICK;
+			ts.tv_nsec = 0;
+			timeout = &ts;
+		}
 		pacer.got_before = pacer.got;
 		pacer.got = 0;
 		n = epoll_pwait2(session_ep, events, 4, timeout, &waitmask);
 		if (n == -1 && errno != EINTR)
 			fatal("epoll_wait");
+		if (n == 0 && unwatched) {
+			state_lock();	/* a look for dead chatd -i peers */
+			state_unlock();
+		}
 		for (i = 0; i < n; i++) {
 			switch (events[i].data.u32) {
 			case TAG_CLIENT:
@@ -1008,7 +1056,7 @@ child_setup(void)
 	sigset_t		 block;
 	char			 name[32];
 
-	shm_self = getpid();
+	shm_self_set();
 	snprintf(name, sizeof(name), "chatd[%d]", shm_self);
 	log_setname(name);
 	set_title("chatd: idle");
@@ -1031,8 +1079,14 @@ child_setup(void)
 		fatal("sigprocmask");
 	sigemptyset(&waitmask);
 
-	if ((session_ep = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
-	    (idle_ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+	if ((session_ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		fatal("epoll_create1");
+}
+
+static void
+pool_setup(void)
+{
+	if ((idle_ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		fatal("epoll_create1");
 	watch(session_ep, fds->master_alive, EPOLLIN, TAG_MASTER);
 	watch(idle_ep, fds->master_alive, EPOLLIN, TAG_MASTER);
@@ -1065,6 +1119,7 @@ child_main(const struct config *c, const struct child_fds *f)
 	conf = c;
 	fds = f;
 	child_setup();
+	pool_setup();
 	tell_master(HANDOFF_READY);
 	for (;;) {
 		n = epoll_pwait(idle_ep, events, 4, -1, &waitmask);
@@ -1098,4 +1153,25 @@ child_main(const struct config *c, const struct child_fds *f)
 			}
 		}
 	}
+}
+
+/*
+ * chatd -i: one connection, already accepted by inetd or systemd, in a
+ * process no master watches.  Its slot says so, and the others look now
+ * and then whether it still lives.
+ */
+void
+child_inetd(const struct config *c, int fd)
+{
+	int	 one = 1, fl;
+
+	conf = c;
+	unwatched = 1;
+	child_setup();
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
+		fatal("cannot make the connection non-blocking");
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	serve(fd);
+	exit(0);
 }

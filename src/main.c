@@ -5,15 +5,17 @@
  * listening socket, the shared segment and its doorbells, then the
  * master's loop (master.c), which forks the children (child.c).
  */
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,7 @@
 #include "config.h"
 #include "log.h"
 #include "master.h"
+#include "notify.h"
 #include "room.h"
 #include "shm.h"
 
@@ -47,6 +50,10 @@ format_address(const struct sockaddr *sa, char *buf, size_t size)
 		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
 		port = ntohs(sin->sin_port);
 		snprintf(buf, size, "%s:%d", host, port);
+	} else if (sa->sa_family == AF_UNIX) {
+		const struct sockaddr_un *sun = (const void *)sa;
+		snprintf(buf, size, "%.*s", (int)sizeof(sun->sun_path),
+		    sun->sun_path);
 	} else {
 		const struct sockaddr_in6 *sin6 = (const void *)sa;
 		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
@@ -142,20 +149,99 @@ raise_fd_limit(void)
 	return 0;
 }
 
+/*
+ * systemd's socket (Accept=no): listen on it instead of binding.  The
+ * first log line names it, as for a socket of our own.
+ */
 static int
-make_doorbells(void)
+inherited_listener(int n)
 {
-	int	 i;
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	char			 where[128];
+	int			 fd = 3, type = 0, listening = 0, one = 1, fl;
 
-	for (i = 0; i < ROOM_DOORBELLS; i++) {
-		room_doorbells[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (room_doorbells[i] == -1) {
-			fprintf(stderr, "chatd: cannot create doorbell %d: %s\n",
-			    i, strerror(errno));
-			return -1;
-		}
+	if (n > 1) {
+		log_warnx("systemd passed %d sockets; chatd listens on the "
+		    "first only", n);
+		if (close_range(4, (unsigned)(3 + n - 1), 0) == -1)
+			fatal("close_range");
 	}
-	return 0;
+	len = sizeof(type);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 ||
+	    type != SOCK_STREAM || (len = sizeof(listening),
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len)) ==
+	    -1 || !listening) {
+		fprintf(stderr, "chatd: fd 3 from systemd is not a listening "
+		    "stream socket (Accept=yes runs chatd -i instead)\n");
+		return -1;
+	}
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
+		fatal("cannot set up the socket from systemd");
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		fatal("getsockname");
+	format_address((struct sockaddr *)&ss, where, sizeof(where));
+	log_info("listening on %s", where);
+	return fd;
+}
+
+/* Standard output or error that is the client's socket: out of the way. */
+static void
+detach_stdio(int conn)
+{
+	struct stat	 c, st;
+	int		 fd, null;
+
+	if (fstat(conn, &c) == -1)
+		fatal("fstat");
+	for (fd = 0; fd <= 2; fd++) {
+		if (fd == conn || fstat(fd, &st) == -1 ||
+		    st.st_dev != c.st_dev || st.st_ino != c.st_ino)
+			continue;
+		if ((null = open("/dev/null", O_RDWR)) == -1)
+			fatal("/dev/null");
+		if (dup2(null, fd) == -1)
+			fatal("dup2");
+		if (null != fd)
+			close(null);
+	}
+}
+
+/*
+ * chatd -i: the connection is standard input (inetd, systemd's
+ * StandardInput=socket) or fd 3 (systemd-socket-activate --accept).
+ */
+__attribute__((noreturn))
+static void
+inetd_main(const struct config *conf, int nlisten)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	int			 fd = nlisten > 0 ? 3 : 0, type = 0;
+
+	if (nlisten > 1 && close_range(4, (unsigned)(3 + nlisten - 1), 0) ==
+	    -1)
+		fatal("close_range");
+	len = sizeof(type);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 ||
+	    type != SOCK_STREAM || (len = sizeof(ss),
+	    getpeername(fd, (struct sockaddr *)&ss, &len)) == -1) {
+		fprintf(stderr, "chatd: -i wants a connected stream socket on "
+		    "%s (run it from inetd or systemd)\n",
+		    fd == 0 ? "standard input" : "fd 3");
+		exit(1);
+	}
+	detach_stdio(fd);
+	shm_self_set();
+	if (doorbells_init(conf->segment_name, 0) == -1 ||
+	    shm_attach(conf, SHM_INETD) == -1)
+		exit(1);
+	child_buffers_init(conf);
+	child_inetd(conf, fd);
 }
 
 int
@@ -165,10 +251,12 @@ main(int argc, char *argv[])
 	const char	*conffile = CONFIG_DEFAULT_PATH;
 	const char	*address = NULL, *port = NULL;
 	int		 ch, debug = 0, noaction = 0, verbose = 0, inetd = 0;
-	int		 explicit_file = 0, fd;
+	int		 explicit_file = 0, fd, nlisten;
 
-	/* whatever the caller left open is not ours to pass to children */
-	if (close_range(3, ~0U, 0) == -1)
+	/* whatever the caller left open but systemd's sockets is not ours
+	 * to pass to children */
+	nlisten = listen_fds();
+	if (close_range(3 + (unsigned)nlisten, ~0U, 0) == -1)
 		fatal("close_range");
 	config_defaults(&conf);
 	while ((ch = getopt(argc, argv, "df:hil:np:v")) != -1) {
@@ -226,23 +314,21 @@ main(int argc, char *argv[])
 		fprintf(stderr, "configuration OK\n");
 		exit(0);
 	}
-	if (inetd) {
-		fprintf(stderr, "chatd: -i (inetd mode) is not implemented "
-		    "yet\n");
-		exit(1);
-	}
 	log_init(verbose);
+	if (inetd)
+		inetd_main(&conf, nlisten);
 
 	if (raise_fd_limit() == -1)
 		exit(1);
-	if ((fd = listen_on(&conf)) == -1)
+	fd = nlisten > 0 ? inherited_listener(nlisten) : listen_on(&conf);
+	if (fd == -1)
 		exit(1);
-	if (shm_create(&conf) == -1)
+	shm_self_set();
+	if (doorbells_init(conf.segment_name, 1) == -1 ||
+	    shm_attach(&conf, SHM_MASTER) == -1)
 		exit(1);
 	if (atexit(shm_remove) != 0)
 		fatalx("atexit");
-	if (make_doorbells() == -1)
-		exit(1);
 	child_buffers_init(&conf);
 	exit(master_run(&conf, fd));
 }

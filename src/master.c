@@ -45,6 +45,7 @@
 #include "child.h"
 #include "log.h"
 #include "master.h"
+#include "notify.h"
 #include "shm.h"
 
 enum tag { TAG_LISTEN, TAG_CHILDREN, TAG_SIGNAL, TAG_TIMER };
@@ -413,6 +414,7 @@ begin_stop(const char *why)
 	if (stopping)
 		return;
 	log_info("%s: shutting down", why);
+	notify_systemd("STOPPING=1");
 	stopping = 1;
 	update_accepting();
 	/* the backlog too is told, not just dropped */
@@ -515,13 +517,18 @@ int
 master_run(struct config *c, int fd)
 {
 	struct epoll_event	 events[8];
-	int			 n, i, ticked;
+	int			 n, i, ticked, ready = 0;
 
 	conf = c;
 	listen_fd = fd;
 	setup();
 	maintain_pool(0);
 	while (!stopping || children_alive() > 0) {
+		/* the pool is up: tell systemd, if it asked (Type=notify) */
+		if (!ready && idle >= (int)conf->min_spare) {
+			notify_systemd("READY=1");
+			ready = 1;
+		}
 		n = epoll_wait(epfd, events, 8, -1);
 		if (n == -1) {
 			if (errno == EINTR)

@@ -7,12 +7,19 @@
  * Reading takes no lock: an entry is good if its stamp is the sequence
  * the reader wants both before and after the copy (a seqlock).
  *
- * Doorbells are eventfds the master made before forking; nobody ever
- * reads them (a read by one process would hide the wake-up from the
- * others); watchers use edge-triggered epoll and every write is an edge.
- * The head is the truth, the doorbell only a hint.
+ * Doorbells are named FIFOs beside the segment (see room.h), so that
+ * processes that share no parent, inetd's chatd -i among them, ring and
+ * hear the same ones.  Watchers use edge-triggered epoll, and every write
+ * to a pipe is an edge for every watcher.  Nobody reads a doorbell while
+ * it has room (a read by one process would hide the wake-up from the
+ * others); a poster that finds one full empties it and writes again, and
+ * that write is the edge.  The head is the truth, the doorbell only a hint.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,12 +28,97 @@
 #include "names.h"
 #include "room.h"
 
-int	 room_doorbells[ROOM_DOORBELLS];
+static int	 room_doorbells[ROOM_DOORBELLS];
+static char	 bell_dir[PATH_MAX];
+
+static void
+bell_path(int i, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/%d", bell_dir, i);
+}
+
+/* -1 and errno set, having said nothing: the caller knows the context. */
+static int
+bell_open(int i)
+{
+	char		 path[PATH_MAX + 16];
+	struct stat	 st;
+	int		 fd;
+
+	bell_path(i, path, sizeof(path));
+	if (mkfifo(path, 0600) == -1 && errno != EEXIST)
+		return -1;
+	if ((fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC)) == -1)
+		return -1;
+	if (fstat(fd, &st) == -1 || !S_ISFIFO(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	/* one page is plenty for a hint, and bounds what a full one holds */
+	(void)fcntl(fd, F_SETPIPE_SZ, 4096);
+	return fd;
+}
+
+int
+doorbells_init(const char *segment, int open_all)
+{
+	struct stat	 st;
+	int		 i;
+
+	for (i = 0; i < ROOM_DOORBELLS; i++)
+		room_doorbells[i] = -1;
+	snprintf(bell_dir, sizeof(bell_dir), "%s%s.doorbells", SHM_DIR,
+	    segment);
+	if (mkdir(bell_dir, 0700) == -1 && errno != EEXIST) {
+		fprintf(stderr, "chatd: cannot create %s: %s\n", bell_dir,
+		    strerror(errno));
+		return -1;
+	}
+	/* the sticky /dev/shm lets anyone make a name first: ours only */
+	if (lstat(bell_dir, &st) == -1 || !S_ISDIR(st.st_mode) ||
+	    st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+		fprintf(stderr, "chatd: %s is not a directory private to "
+		    "uid %d\n", bell_dir, (int)geteuid());
+		return -1;
+	}
+	for (i = 0; open_all && i < ROOM_DOORBELLS; i++) {
+		if ((room_doorbells[i] = bell_open(i)) == -1) {
+			fprintf(stderr, "chatd: cannot open doorbell %s/%d: "
+			    "%s\n", bell_dir, i, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Only the segment's remover calls this. */
+void
+doorbells_remove(void)
+{
+	char	 path[PATH_MAX + 16];
+	int	 i;
+
+	if (bell_dir[0] == '\0')
+		return;
+	for (i = 0; i < ROOM_DOORBELLS; i++) {
+		bell_path(i, path, sizeof(path));
+		if (unlink(path) == -1 && errno != ENOENT)
+			log_warn("cannot remove %s", path);
+	}
+	if (rmdir(bell_dir) == -1 && errno != ENOENT)
+		log_warn("cannot remove %s", bell_dir);
+}
 
 int
 room_doorbell(int room)
 {
-	return room_doorbells[room % ROOM_DOORBELLS];
+	int	 i = room % ROOM_DOORBELLS;
+
+	if (room_doorbells[i] == -1 &&
+	    (room_doorbells[i] = bell_open(i)) == -1)
+		fatal("cannot open doorbell %s/%d", bell_dir, i);
+	return room_doorbells[i];
 }
 
 int
@@ -135,15 +227,21 @@ void
 room_ring(int room)
 {
 	struct room	*r = shm_room(room);
-	uint64_t	 one = 1;
+	char		 sink[4096];
+	int		 bell;
 
 	if (atomic_load(&r->armed) == 0 || atomic_exchange(&r->armed, 0) == 0)
 		return;
-	/* EAGAIN: the counter is near its maximum, so it is readable and
-	 * every watcher has had its edge already */
-	if (write(room_doorbell(room), &one, sizeof(one)) == -1 &&
-	    errno != EAGAIN)
-		log_warn("cannot ring the doorbell of room %d", room);
+	bell = room_doorbell(room);
+	if (write(bell, "", 1) == 1)
+		return;
+	if (errno == EAGAIN) {
+		while (read(bell, sink, sizeof(sink)) > 0)
+			;
+		if (write(bell, "", 1) == 1)
+			return;
+	}
+	log_warn("cannot ring the doorbell of room %d", room);
 }
 
 void

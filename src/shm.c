@@ -7,12 +7,14 @@
  * held is never recovered (and glibc bug 14485 bites a mapping reused at
  * the same address).
  */
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,10 +29,9 @@
 
 struct shm_header	*shm;
 int			 shm_self;	/* getpid() is a system call */
+uint64_t		 shm_self_start;
 static char		 shm_name[256];
 static int		 shm_created_by;	/* pid that may unlink it */
-
-#define INIT_GRACE	10	/* seconds a new segment may lack its magic */
 
 static size_t
 align64(size_t n)
@@ -102,14 +103,31 @@ process_start_time(int pid)
 	return start;
 }
 
+/* A start time we cannot read (hidepid, a race with its death): alive. */
 int
 shm_owner_alive(int32_t pid, uint64_t start)
 {
+	uint64_t	 now;
+
 	if (pid <= 0)
 		return 0;
 	if (kill(pid, 0) == -1 && errno == ESRCH)
 		return 0;
-	return process_start_time(pid) == start;
+	now = process_start_time(pid);
+	return now == 0 || now == start;
+}
+
+int
+shm_slot_alive(const struct client_slot *s)
+{
+	return shm_owner_alive(atomic_load(&s->pid), s->pid_start);
+}
+
+void
+shm_self_set(void)
+{
+	shm_self = getpid();
+	shm_self_start = process_start_time(shm_self);
 }
 
 static void
@@ -183,55 +201,135 @@ initialise(const struct config *conf)
 	shm->rooms_used = 1;
 	shm->next_session = 1;
 	names_init(shm);
-	shm->owner_start = process_start_time(getpid());
-	atomic_store(&shm->owner_pid, getpid());
 	/* last: whoever checks the magic sees a finished segment */
 	atomic_thread_fence(memory_order_release);
 	shm->magic = SHM_MAGIC;
 }
 
+/* Sessions whose processes still live. */
+static unsigned
+live_sessions(void)
+{
+	unsigned	 i, n = 0;
+
+	for (i = 0; i < shm->max_clients; i++)
+		if (atomic_load(&shm_slot(i)->state) == SLOT_ACTIVE &&
+		    shm_slot_alive(shm_slot(i)))
+			n++;
+	return n;
+}
+
+static int
+same_layout(const struct shm_header *a, const struct shm_header *b)
+{
+	return a->max_clients == b->max_clients &&
+	    a->max_rooms == b->max_rooms && a->ring_size == b->ring_size &&
+	    a->entry_size == b->entry_size &&
+	    a->entry_text_max == b->entry_text_max &&
+	    a->total_size == b->total_size;
+}
+
+static void
+become_owner(const char *name)
+{
+	shm->owner_start = shm_self_start;
+	atomic_store(&shm->owner_pid, shm_self);
+	snprintf(shm_name, sizeof(shm_name), "%s", name);
+	shm_created_by = shm_self;
+}
+
 /*
- * An existing segment: refuse if its master lives, else it is stale
- * (a master killed before it could remove it) and is replaced.
+ * A segment is there.  0: attached to it; 1: it was stale and is gone,
+ * make a new one; -1: it cannot be used, and we said why.
+ *
+ * A master refuses a segment whose master lives.  It adopts one that
+ * chatd -i sessions still use (marking the slots of dead processes for
+ * the janitor), and replaces one nobody uses (a master killed before it
+ * could remove it).  chatd -i uses any segment of the same layout.
  */
 static int
-check_existing(const char *name)
+attach_existing(const struct config *conf, const struct shm_header *want,
+    enum shm_role role)
 {
-	struct shm_header	 h;
+	const char		*name = conf->segment_name;
+	struct client_slot	*slot;
 	struct stat		 st;
-	int			 fd;
-	ssize_t			 n;
+	void			*p;
+	uint32_t		 expect, i;
+	unsigned		 live = 0;
+	int			 fd, owner, readable, same;
 
-	if ((fd = shm_open(name, O_RDONLY, 0)) == -1) {
+	if ((fd = shm_open(name, O_RDWR, 0)) == -1) {
+		if (errno == ENOENT)
+			return 1;
 		fprintf(stderr, "chatd: cannot open segment %s: %s\n", name,
 		    strerror(errno));
 		return -1;
 	}
-	n = pread(fd, &h, sizeof(h), 0);
 	if (fstat(fd, &st) == -1)
 		fatal("fstat %s", name);
+	if ((size_t)st.st_size < sizeof(struct shm_header)) {
+		close(fd);
+		goto stale;
+	}
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+	    fd, 0);
 	close(fd);
-	if (n == (ssize_t)sizeof(h) && h.magic == SHM_MAGIC &&
-	    shm_owner_alive(h.owner_pid, h.owner_start)) {
+	if (p == MAP_FAILED) {
+		fprintf(stderr, "chatd: cannot map segment %s: %s\n", name,
+		    strerror(errno));
+		return -1;
+	}
+	shm = p;
+	readable = shm->magic == SHM_MAGIC &&
+	    shm->version == SHM_LAYOUT_VERSION &&
+	    shm->header_size == sizeof(struct shm_header) &&
+	    shm->total_size <= (uint64_t)st.st_size;
+	owner = shm->magic == SHM_MAGIC &&
+	    shm_owner_alive(shm->owner_pid, shm->owner_start);
+	same = readable && same_layout(shm, want);
+	if (readable)
+		live = live_sessions();
+	if (same && role == SHM_INETD)
+		return 0;
+	if (same && !owner && live > 0) {
+		for (i = 0; i < shm->max_clients; i++) {
+			slot = shm_slot(i);
+			expect = SLOT_ACTIVE;
+			if (!shm_slot_alive(slot) && atomic_compare_exchange_strong(
+			    &slot->state, &expect, SLOT_DEAD))
+				atomic_fetch_add(&shm->dead_pending, 1);
+		}
+		become_owner(name);
+		log_info("adopting segment %s: %u sessions of chatd -i use it",
+		    name, live);
+		return 0;
+	}
+	if (owner)
 		fprintf(stderr, "chatd: segment %s is in use by pid %d\n",
-		    name, (int)h.owner_pid);
+		    name, (int)shm->owner_pid);
+	else if (live > 0)
+		fprintf(stderr, "chatd: segment %s is in use by %u sessions "
+		    "but was made with other sizes (MaxClients %u, MaxRooms %u, "
+		    "RingSize %u, MaxLineLength %u); use the same settings or "
+		    "another SegmentName\n", name, live, shm->max_clients,
+		    shm->max_rooms, shm->ring_size,
+		    shm->entry_text_max - 3 * NAME_SIZE);
+	if (owner || live > 0) {
+		munmap(p, (size_t)st.st_size);
+		shm = NULL;
 		return -1;
 	}
-	/* no magic yet: another chatd may be setting it up right now */
-	if ((n != (ssize_t)sizeof(h) || h.magic != SHM_MAGIC) &&
-	    time(NULL) - st.st_ctime < INIT_GRACE) {
-		fprintf(stderr, "chatd: segment %s is being set up by another "
-		    "chatd\n", name);
-		return -1;
-	}
-	log_warnx("replacing stale segment %s left by pid %d", name,
-	    n == (ssize_t)sizeof(h) ? (int)h.owner_pid : 0);
+	munmap(p, (size_t)st.st_size);
+	shm = NULL;
+stale:
+	log_warnx("replacing stale segment %s", name);
 	if (shm_unlink(name) == -1 && errno != ENOENT) {
 		fprintf(stderr, "chatd: cannot remove stale segment %s: %s\n",
 		    name, strerror(errno));
 		return -1;
 	}
-	return 0;
+	return 1;
 }
 
 /*
@@ -255,63 +353,104 @@ check_space(const char *name, uint64_t size)
 	return -1;
 }
 
-int
-shm_create(const struct config *conf)
+static int
+make_segment(const struct config *conf, const struct shm_header *h,
+    enum shm_role role)
 {
-	struct shm_header	 h;
-	void			*p;
-	int			 fd, tries;
+	const char	*name = conf->segment_name;
+	void		*p;
+	int		 fd;
 
-	memset(&h, 0, sizeof(h));
-	layout(&h, conf);
-	if (check_space(conf->segment_name, h.total_size) == -1)
+	fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (fd == -1) {
+		fprintf(stderr, "chatd: cannot create segment %s: %s\n", name,
+		    strerror(errno));
 		return -1;
-	for (tries = 0; ; tries++) {
-		fd = shm_open(conf->segment_name, O_RDWR | O_CREAT | O_EXCL,
-		    0600);
-		if (fd != -1)
-			break;
-		if (errno != EEXIST || tries == 1) {
-			fprintf(stderr, "chatd: cannot create segment %s: %s\n",
-			    conf->segment_name, strerror(errno));
-			return -1;
-		}
-		if (check_existing(conf->segment_name) == -1)
-			return -1;
 	}
-	snprintf(shm_name, sizeof(shm_name), "%s", conf->segment_name);
-	shm_self = shm_created_by = getpid();
-	if (ftruncate(fd, (off_t)h.total_size) == -1) {
+	if (ftruncate(fd, (off_t)h->total_size) == -1) {
 		fprintf(stderr, "chatd: cannot size segment %s to %llu bytes: "
-		    "%s\n", shm_name, (unsigned long long)h.total_size,
+		    "%s\n", name, (unsigned long long)h->total_size,
 		    strerror(errno));
 		goto fail;
 	}
-	p = mmap(NULL, h.total_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	p = mmap(NULL, h->total_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+	    0);
 	if (p == MAP_FAILED) {
-		fprintf(stderr, "chatd: cannot map segment %s: %s\n", shm_name,
+		fprintf(stderr, "chatd: cannot map segment %s: %s\n", name,
 		    strerror(errno));
 		goto fail;
 	}
 	close(fd);
 	shm = p;
 	initialise(conf);
+	if (role == SHM_MASTER)
+		become_owner(name);
 	return 0;
 fail:
 	close(fd);
-	shm_remove();
+	(void)shm_unlink(name);
 	return -1;
 }
 
-/* The creator removes the segment when it exits; nobody else does. */
+/*
+ * Everyone who makes, adopts, replaces or attaches to a segment does it
+ * holding an flock on its doorbell directory, so nobody sees a half-made
+ * segment or replaces one that another just made; the kernel drops the
+ * lock of a process that dies.
+ */
+int
+shm_attach(const struct config *conf, enum shm_role role)
+{
+	struct shm_header	 h;
+	char			 dir[PATH_MAX];
+	int			 dfd, r;
+
+	memset(&h, 0, sizeof(h));
+	layout(&h, conf);
+	if (check_space(conf->segment_name, h.total_size) == -1)
+		return -1;
+	snprintf(dir, sizeof(dir), "%s%s.doorbells", SHM_DIR,
+	    conf->segment_name);
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		fprintf(stderr, "chatd: cannot open %s: %s\n", dir,
+		    strerror(errno));
+		return -1;
+	}
+	while (flock(dfd, LOCK_EX) == -1) {
+		if (errno != EINTR) {
+			fprintf(stderr, "chatd: cannot lock %s: %s\n", dir,
+			    strerror(errno));
+			close(dfd);
+			return -1;
+		}
+	}
+	if ((r = attach_existing(conf, &h, role)) == 1)
+		r = make_segment(conf, &h, role);
+	close(dfd);		/* and with it the lock */
+	return r;
+}
+
+/*
+ * The master that made or adopted the segment removes it when it exits,
+ * unless chatd -i sessions still use it; nobody else removes it.
+ */
 void
 shm_remove(void)
 {
+	unsigned	 live;
+
 	if (shm_created_by == 0 || shm_created_by != getpid())
 		return;
+	shm_created_by = 0;
+	atomic_store(&shm->owner_pid, 0);
+	if ((live = live_sessions()) > 0) {
+		log_info("leaving segment %s to %u sessions of chatd -i",
+		    shm_name, live);
+		return;
+	}
 	if (shm_unlink(shm_name) == -1 && errno != ENOENT)
 		log_warn("cannot remove segment %s", shm_name);
-	shm_created_by = 0;
+	doorbells_remove();
 }
 
 /*
@@ -330,6 +469,7 @@ shm_repair(int32_t dead)
 	log_warnx("repairing shared state after pid %d died holding the lock",
 	    (int)dead);
 	shm->free_slot = -1;
+	shm->unwatched = 0;
 	for (i = shm->max_clients; i-- > 0; ) {
 		slot = shm_slot(i);
 		expect = SLOT_ACTIVE;
@@ -343,6 +483,9 @@ shm_repair(int32_t dead)
 		/* a janitor that died mid-sweep left these: sweep again */
 		if (atomic_load(&slot->state) == SLOT_DEAD)
 			atomic_fetch_add(&shm->dead_pending, 1);
+		if (atomic_load(&slot->state) != SLOT_FREE &&
+		    (slot->flags & SLOT_UNWATCHED))
+			shm->unwatched++;
 		if (atomic_load(&slot->state) == SLOT_FREE) {
 			slot->next = shm->free_slot;
 			slot->room = -1;
