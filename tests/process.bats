@@ -205,6 +205,6 @@ wait_idle_between() {
 	client_expect_closed bob
 	server_expect_no_processes
 	# the master cannot remove its segment any more: the test does
-	rm -f "/dev/shm$SERVER_SEGMENT"
+	rm -rf "/dev/shm$SERVER_SEGMENT" "/dev/shm$SERVER_SEGMENT.doorbells"
 	SERVER_PID=
 }

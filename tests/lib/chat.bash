@@ -66,6 +66,7 @@ declare -ga RAW_LINES=()
 
 # The server under test.
 declare -g SERVER_PID='' PORT='' SERVER_SEGMENT='' SERVER_CONF='' SERVER_LOG=''
+declare -ga SERVER_WRAP=()
 declare -g SERVER_STOPPING=0 _CHAT_SERVERS=0 _CHAT_NAP_FD='' _CHAT_MARKERS=0
 
 # --- deadlines -------------------------------------------------------------
@@ -160,9 +161,11 @@ _wait_gone() {
 # --- the server ------------------------------------------------------------
 
 # server_start [CONFIG-LINE...]: start chatd in the foreground (-d) on a port
-# the kernel picks, with a config file of a fresh SegmentName and the given
-# lines ("MaxClients 3"), and wait until it says where it listens.  Sets PORT,
-# SERVER_PID, SERVER_CONF, SERVER_LOG and SERVER_SEGMENT.
+# the kernel picks, with a config file of a fresh SegmentName (or
+# $CHAT_SEGMENT) and the given lines ("MaxClients 3"), and wait until it says
+# where it listens.  Sets PORT, SERVER_PID, SERVER_CONF, SERVER_LOG and
+# SERVER_SEGMENT.  A command in the array SERVER_WRAP runs chatd (it must
+# exec it: systemd-socket-activate, env).
 __server_start() {
 	local dir
 	# one server at a time: a second start would orphan the first
@@ -172,7 +175,7 @@ __server_start() {
 	_CHAT_SERVERS=$(( _CHAT_SERVERS + 1 ))
 	dir=$BATS_TEST_TMPDIR/server.$_CHAT_SERVERS
 	mkdir -p "$dir"
-	SERVER_SEGMENT=/chatd-test-$$-${BATS_TEST_NUMBER:-0}-$_CHAT_SERVERS-$RANDOM
+	SERVER_SEGMENT=${CHAT_SEGMENT:-/chatd-test-$$-${BATS_TEST_NUMBER:-0}-$_CHAT_SERVERS-$RANDOM}
 	SERVER_CONF=$dir/chatd.conf
 	SERVER_LOG=$dir/stderr
 	{
@@ -185,7 +188,7 @@ __server_start() {
 	# ignored; perl resets it so the daemon sees what a terminal gives it.
 	_spawn /dev/null "$dir/stdout" "$SERVER_LOG" \
 		perl -e '$SIG{INT} = "DEFAULT"; exec { $ARGV[0] } @ARGV or die "exec $ARGV[0]: $!\n"' \
-		"$CHATD" -d -f "$SERVER_CONF" -p 0
+		"${SERVER_WRAP[@]}" "$CHATD" -d -f "$SERVER_CONF" -p 0
 	SERVER_PID=$_SPAWNED
 	SERVER_STOPPING=0
 	PORT=$(server_wait_listening) || return
@@ -324,13 +327,13 @@ __server_expect_exit() {
 	fi
 }
 
-# server_expect_segment_removed: /dev/shm/SEGMENT is gone.
+# server_expect_segment_removed: /dev/shm/SEGMENT and its doorbells are gone.
 __server_expect_segment_removed() {
 	local end
 	_deadline end
-	while [[ -e /dev/shm$SERVER_SEGMENT ]]; do
+	while [[ -e /dev/shm$SERVER_SEGMENT || -e /dev/shm$SERVER_SEGMENT.doorbells ]]; do
 		if ! _before "$end"; then
-			_fail "the segment /dev/shm$SERVER_SEGMENT is still there after the master exited"
+			_fail "the segment /dev/shm$SERVER_SEGMENT or its doorbells are still there after the master exited"
 			return 1
 		fi
 		_nap

@@ -1,0 +1,281 @@
+#!/usr/bin/env bats
+# The other ways in: systemd socket activation (Accept=no and Accept=yes),
+# inetd (chatd -i), readiness for Type=notify, and all of them sharing one
+# segment with a standalone master.
+
+load lib/chat
+
+declare -ga LAUNCHERS=()	# systemd-socket-activate and inetd, to stop
+
+teardown() {
+	local pid
+	for pid in "${LAUNCHERS[@]}"; do
+		kill -s TERM "$pid" 2>/dev/null || true
+		_wait_gone "$pid" || kill -s KILL "$pid" 2>/dev/null || true
+	done
+	chat_teardown
+	# nobody removes a segment chatd -i sessions made: the test does
+	if [[ -n $SERVER_SEGMENT ]]; then
+		rm -rf "/dev/shm$SERVER_SEGMENT" "/dev/shm$SERVER_SEGMENT.doorbells"
+	fi
+}
+
+# free_port: a loopback port nothing listens on now.
+free_port() {
+	local port i
+	for i in {1..100}; do
+		port=$(( 20000 + RANDOM % 30000 ))
+		if [[ -z $(ss -Htln "sport = :$port") ]]; then
+			printf '%s\n' "$port"
+			return 0
+		fi
+	done
+	_fail "no free port found"
+}
+
+# wait_listen PORT PID: until something listens on 127.0.0.1:PORT.
+wait_listen() {
+	local end
+	_deadline end
+	while [[ -z $(ss -Htln "sport = :$1") ]]; do
+		_alive "$2" || _fail "the launcher on port $1 exited:" \
+			"$(cat "$BATS_TEST_TMPDIR"/launcher.* 2>/dev/null)" || return
+		_before "$end" || _fail "nothing listens on port $1" || return
+		_nap
+	done
+}
+
+# segment_only: a config and a fresh segment name, with no master.
+segment_only() {
+	SERVER_SEGMENT=/chatd-test-$$-${BATS_TEST_NUMBER}-inetd-$RANDOM
+	SERVER_CONF=$BATS_TEST_TMPDIR/chatd.conf
+	printf 'SegmentName %s\n' "$SERVER_SEGMENT" >"$SERVER_CONF"
+}
+
+# accept_yes [--inetd]: systemd-socket-activate --accept running chatd -i
+# for each connection (the connection as fd 3, or with --inetd as standard
+# input and output), on a free port it sets in ACCEPT_PORT.
+accept_yes() {
+	local log=$BATS_TEST_TMPDIR/launcher.$RANDOM
+	ACCEPT_PORT=$(free_port) || return
+	_spawn /dev/null /dev/null "$log" systemd-socket-activate --accept \
+		"$@" -l "127.0.0.1:$ACCEPT_PORT" "$CHATD" -i -d -f "$SERVER_CONF"
+	LAUNCHERS+=("$_SPAWNED")
+	wait_listen "$ACCEPT_PORT" "$_SPAWNED"
+}
+
+# real_inetd: Debian's openbsd-inetd running chatd -i, port in INETD_PORT.
+real_inetd() {
+	local conf=$BATS_TEST_TMPDIR/inetd.conf log=$BATS_TEST_TMPDIR/launcher.inetd
+	INETD_PORT=$(free_port) || return
+	printf '127.0.0.1:%s stream tcp nowait %s %s chatd -i -f %s\n' \
+		"$INETD_PORT" "$(id -un)" "$CHATD" "$SERVER_CONF" >"$conf"
+	_spawn /dev/null /dev/null "$log" /usr/sbin/inetd -d -i -E "$conf"
+	LAUNCHERS+=("$_SPAWNED")
+	wait_listen "$INETD_PORT" "$_SPAWNED"
+}
+
+# inetd_pid ALIAS: the chatd -i process serving that client: the one whose
+# socket's peer is the client's nc.
+inetd_pid() {
+	local pid
+	pid=$(ss -Htnp state established "dport = :${CLIENT_PORT[$1]}" 2>/dev/null |
+		grep -v "pid=${CLIENT_PID[$1]}," | grep -o 'pid=[0-9]*' | head -n1)
+	printf '%s\n' "${pid#pid=}"
+}
+
+# open_on PORT ALIAS: client_open through that port; CLIENT_PORT[ALIAS] is
+# the client's own port.
+declare -gA CLIENT_PORT=()
+open_on() {
+	local port
+	PORT=$1
+	client_open "$2" || return
+	port=$(ss -Htnp state established "dport = :$1" |
+		grep "pid=${CLIENT_PID[$2]}," | awk '{print $3}')
+	CLIENT_PORT[$2]=${port##*:}
+}
+
+@test "Accept=no: chatd listens on the socket systemd passes as fd 3" {
+	local port
+	segment_only
+	port=$(free_port)
+	# systemd-socket-activate listens, and execs chatd (same pid) when the
+	# first connection comes, as systemd starts a socket-activated service
+	SERVER_LOG=$BATS_TEST_TMPDIR/launcher.noaccept
+	_spawn /dev/null /dev/null "$SERVER_LOG" \
+		systemd-socket-activate -l "127.0.0.1:$port" "$CHATD" -d -f "$SERVER_CONF"
+	SERVER_PID=$_SPAWNED
+	SERVER_STOPPING=0
+	wait_listen "$port" "$SERVER_PID"
+	PORT=$port
+	client_open alice
+	PORT=$(server_wait_listening)
+	[[ $PORT == "$port" ]] || _fail "chatd listens on $PORT, not on systemd's $port"
+	client_open bob
+	client_send alice "through systemd"
+	client_expect_exact bob "$(client_name alice): through systemd"
+	server_stop
+}
+
+@test "LISTEN_FDS meant for another process is ignored" {
+	SERVER_WRAP=(env LISTEN_PID=1 LISTEN_FDS=1)
+	server_start
+	client_open alice
+}
+
+@test "fd 3 that is not a listening socket is refused with a reason" {
+	segment_only
+	run bash -c 'exec 3</dev/null; LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" -d -f "$1"' \
+		"$CHATD" "$SERVER_CONF"
+	assert_status 1
+	assert_output_contains "fd 3 from systemd is not a listening stream socket"
+}
+
+@test "Type=notify: READY=1 once the pool is up, STOPPING=1 on the way out" {
+	local sock=$BATS_TEST_TMPDIR/notify out=$BATS_TEST_TMPDIR/notify.out end
+	_spawn /dev/null "$out" /dev/null perl -MSocket -e '
+		socket(my $s, PF_UNIX, SOCK_DGRAM, 0) or die "socket: $!";
+		bind($s, pack_sockaddr_un($ARGV[0])) or die "bind: $!";
+		$| = 1;
+		while (defined(recv($s, my $m, 4096, 0))) { print "$m\n" }' "$sock"
+	LAUNCHERS+=("$_SPAWNED")
+	_deadline end
+	until [[ -S $sock ]]; do _before "$end" || _fail "no notify socket"; _nap; done
+	SERVER_WRAP=(env NOTIFY_SOCKET="$sock")
+	server_start "MinSpare 3"
+	_deadline end
+	until grep -qx 'READY=1' "$out"; do
+		_before "$end" || _fail "no READY=1 on NOTIFY_SOCKET: $(cat "$out")"
+		_nap
+	done
+	# ready means served: the pool's first children said READY
+	(( $(server_children | wc -l) >= 3 )) || _fail "READY=1 before the pool was up"
+	client_open alice
+	server_stop
+	grep -qx 'STOPPING=1' "$out" || _fail "no STOPPING=1: $(cat "$out")"
+}
+
+@test "Accept=yes: each connection is a chatd -i on fd 3, and they share rooms" {
+	segment_only
+	accept_yes
+	open_on "$ACCEPT_PORT" alice
+	open_on "$ACCEPT_PORT" bob
+	[[ $(inetd_pid alice) != "$(inetd_pid bob)" ]] || _fail "one process serves both"
+	client_send alice "hello bob"
+	client_expect_exact bob "$(client_name alice): hello bob"
+	client_send bob "/users"
+	client_expect_exact bob "Users - $(printf '%s\n' "$(client_name alice)" "$(client_name bob)" | LC_ALL=C sort | paste -sd, | sed 's/,/, /g')"
+	client_send alice "/join den"
+	client_expect_exact alice "You joined den"
+	client_send bob "/rooms"
+	client_expect bob "Rooms - *den (1)*"
+	client_send bob "/join den"
+	client_expect_exact alice "$(client_name bob) joined"
+	client_send bob "/quit"
+	client_expect_closed bob
+	client_expect_exact alice "$(client_name bob) left"
+}
+
+@test "inetd protocol (standard input) through systemd-socket-activate --inetd" {
+	segment_only
+	accept_yes --inetd
+	open_on "$ACCEPT_PORT" alice
+	open_on "$ACCEPT_PORT" bob
+	client_send bob "on stdin"
+	client_expect_exact alice "$(client_name bob): on stdin"
+	client_send alice "/quit"
+	client_expect_closed alice
+	client_expect_exact bob "$(client_name alice) left"
+}
+
+@test "a real inetd (openbsd-inetd) runs chatd -i" {
+	[[ -x /usr/sbin/inetd ]] || skip "openbsd-inetd is not installed (.ci/run installs it)"
+	segment_only
+	real_inetd
+	open_on "$INETD_PORT" alice
+	open_on "$INETD_PORT" bob
+	client_send alice "via inetd"
+	client_expect_exact bob "$(client_name alice): via inetd"
+	client_send bob "/name alicefan"
+	client_expect_exact alice "$(client_name bob) is now alicefan"
+}
+
+@test "standalone, Accept=yes, --inetd and inetd users all meet in one room" {
+	server_start
+	accept_yes
+	local yes_port=$ACCEPT_PORT
+	accept_yes --inetd
+	open_on "$PORT" master_user
+	open_on "$yes_port" yes_user
+	open_on "$ACCEPT_PORT" stdin_user
+	local all=(master_user yes_user stdin_user)
+	if [[ -x /usr/sbin/inetd ]]; then
+		real_inetd
+		open_on "$INETD_PORT" inetd_user
+		all+=(inetd_user)
+	fi
+	local from to
+	for from in "${all[@]}"; do
+		client_send "$from" "hi from $from"
+		for to in "${all[@]}"; do
+			[[ $to == "$from" ]] && continue
+			client_expect_exact "$to" "$(client_name "$from"): hi from $from"
+		done
+	done
+	client_send master_user "/users"
+	client_expect master_user "Users - *$(client_name stdin_user)*"
+}
+
+@test "a chatd -i killed by SIGKILL: the others see it leave, its name is free" {
+	segment_only
+	accept_yes
+	open_on "$ACCEPT_PORT" alice
+	open_on "$ACCEPT_PORT" bob
+	local pid name
+	pid=$(inetd_pid alice)
+	name=$(client_name alice)
+	[[ -n $pid ]] || _fail "cannot find alice's chatd -i"
+	kill -s KILL "$pid"
+	client_expect_exact bob "$name left"
+	client_send bob "/name $name"
+	client_expect_exact bob "$(client_name bob) is now $name"
+}
+
+@test "a master adopts a segment chatd -i sessions use, and leaves it to them" {
+	segment_only
+	accept_yes
+	open_on "$ACCEPT_PORT" alice
+	CHAT_SEGMENT=$SERVER_SEGMENT server_start
+	grep -q "adopting segment $SERVER_SEGMENT: 1 sessions" "$SERVER_LOG" ||
+		_fail "no adoption logged: $(cat "$SERVER_LOG")"
+	open_on "$PORT" bob
+	client_send bob "hi alice"
+	client_expect_exact alice "$(client_name bob): hi alice"
+	client_send bob "/quit"
+	client_expect_closed bob
+	server_signal TERM
+	server_expect_exit 0
+	[[ -e /dev/shm$SERVER_SEGMENT ]] || _fail "the master removed a segment alice still uses"
+	grep -q "leaving segment $SERVER_SEGMENT to 1 sessions" "$SERVER_LOG" ||
+		_fail "no hand-over logged: $(cat "$SERVER_LOG")"
+	client_send alice "/users"
+	client_expect_exact alice "Users - $(client_name alice)"
+}
+
+@test "a master refuses a segment of other sizes that chatd -i sessions use" {
+	segment_only
+	accept_yes
+	open_on "$ACCEPT_PORT" alice
+	printf 'MaxRooms 7\n' >>"$SERVER_CONF"
+	run "$CHATD" -d -f "$SERVER_CONF" -p 0
+	assert_status 1
+	assert_output_contains "is in use by 1 sessions but was made with other sizes"
+}
+
+@test "chatd -i without a socket says what it needs" {
+	segment_only
+	run "$CHATD" -i -f "$SERVER_CONF" </dev/null
+	assert_status 1
+	assert_output_contains "-i wants a connected stream socket on standard input"
+}
