@@ -279,3 +279,19 @@ open_on() {
 	assert_status 1
 	assert_output_contains "-i wants a connected stream socket on standard input"
 }
+
+@test "the systemd units in contrib/ pass systemd-analyze verify" {
+	command -v systemd-analyze >/dev/null || skip "no systemd-analyze"
+	local d=$BATS_TEST_TMPDIR/units
+	mkdir -p "$d"
+	cp contrib/chatd.socket contrib/chatd.service contrib/chatd-inetd.socket \
+		contrib/chatd@.service "$d"/
+	ln -s chatd@.service "$d"/chatd-inetd@.service
+	run systemd-analyze verify "$d"/chatd.socket "$d"/chatd.service \
+		"$d"/chatd-inetd.socket "$d"/chatd@.service
+	# not installed here: the binary and the man pages are missing
+	local problems
+	problems=$(printf '%s\n' "$output" | grep -v -e 'is not executable' \
+		-e "Command 'man " -e '^$' || true)
+	[[ -z $problems ]] || _fail "systemd-analyze verify says:" "$problems"
+}
