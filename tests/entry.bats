@@ -8,7 +8,16 @@ load lib/chat
 declare -ga LAUNCHERS=()	# systemd-socket-activate and inetd, to stop
 
 teardown() {
-	local pid
+	local pid ppid
+	# clients first, so every chatd -i ends its session and exits by
+	# itself (a sanitized one checks for leaks on the way out, and must
+	# not be killed while it does)
+	_clients_kill_all
+	for pid in $(server_processes); do
+		read -r ppid 2>/dev/null < <(ps -o ppid= -p "$pid") || continue
+		[[ $pid == "${SERVER_PID:-}" || $ppid == "${SERVER_PID:-}" ]] && continue
+		_wait_gone "$pid" || true
+	done
 	for pid in "${LAUNCHERS[@]}"; do
 		kill -s TERM "$pid" 2>/dev/null || true
 		_wait_gone "$pid" || kill -s KILL "$pid" 2>/dev/null || true
