@@ -161,4 +161,8 @@ void	 shm_unlock(void);
 void	 room_lock(struct room *);
 void	 room_unlock(struct room *);
 
+#ifdef CHATD_TORTURE
+int	 torture_flag(const char *flag, int consume);	/* test builds */
+#endif
+
 #endif

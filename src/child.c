@@ -1120,6 +1120,10 @@ child_main(const struct config *c, const struct child_fds *f)
 	fds = f;
 	child_setup();
 	pool_setup();
+#ifdef CHATD_TORTURE
+	if (torture_flag("die-at-start", 0))
+		fatalx("torture: dying at start-up");
+#endif
 	tell_master(HANDOFF_READY);
 	for (;;) {
 		n = epoll_pwait(idle_ep, events, 4, -1, &waitmask);

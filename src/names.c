@@ -93,20 +93,26 @@ name_remove(int slot)
 	index[i] = -1;
 }
 
+/*
+ * Live slots first, then dead ones.  A holder killed while copying a new
+ * name into its slot can leave there, half new and half old, the name of
+ * a live user; indexed first, the dead slot would take that name, and the
+ * janitor freeing it would then free the live user's name too.
+ */
 void
 names_rebuild(void)
 {
 	int32_t		*index = shm_names();
-	uint32_t	 i, state;
+	uint32_t	 i, pass;
 
 	for (i = 0; i < shm->name_index_size; i++)
 		index[i] = -1;
-	for (i = 0; i < shm->max_clients; i++) {
-		state = atomic_load(&shm_slot(i)->state);
-		if (state != SLOT_FREE && shm_slot(i)->name[0] != '\0' &&
-		    name_lookup(shm_slot(i)->name) == -1)
-			name_insert((int)i);
-	}
+	for (pass = SLOT_ACTIVE; pass <= SLOT_DEAD; pass++)
+		for (i = 0; i < shm->max_clients; i++)
+			if (atomic_load(&shm_slot(i)->state) == pass &&
+			    shm_slot(i)->name[0] != '\0' &&
+			    name_lookup(shm_slot(i)->name) == -1)
+				name_insert((int)i);
 }
 
 static uint64_t

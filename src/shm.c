@@ -520,6 +520,48 @@ make_consistent(pthread_mutex_t *m)
 	}
 }
 
+#ifdef CHATD_TORTURE
+/*
+ * Test builds only (build/torture/chatd, for tests/torture.sh and
+ * tests/crash.bats; never the installed binary).  $CHATD_TORTURE_DIR
+ * holds flag files a test creates:
+ *
+ *	park-global, park-room	the next process to take that lock
+ *				removes the file and sleeps holding the
+ *				lock until killed, after logging
+ *				"torture: pid N parked holding the ... lock"
+ *	die-at-start		every child exits at start-up
+ *
+ * so a test knows exactly which process holds a lock when it kills it.
+ */
+int
+torture_flag(const char *flag, int consume)
+{
+	const char	*dir = getenv("CHATD_TORTURE_DIR");
+	char		 path[512];
+
+	if (dir == NULL)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", dir, flag);
+	if (consume)
+		return unlink(path) == 0;	/* one process wins it */
+	return access(path, F_OK) == 0;
+}
+
+static void
+torture_park(const char *flag, const char *which)
+{
+	if (!torture_flag(flag, 1))
+		return;
+	log_warnx("torture: pid %d parked holding the %s lock", shm_self,
+	    which);
+	for (;;)
+		pause();	/* a handler's signal returns here: stay */
+}
+#else
+#define torture_park(flag, which)	do { } while (0)
+#endif
+
 void
 shm_lock(void)
 {
@@ -531,6 +573,7 @@ shm_lock(void)
 		make_consistent(&shm->lock);
 	}
 	atomic_store(&shm->lock_holder, shm_self);
+	torture_park("park-global", "global");
 }
 
 static void
@@ -560,9 +603,13 @@ void
 room_lock(struct room *r)
 {
 	if (lock_robust(&r->lock) == EOWNERDEAD) {
+		/* the index, not the name: that is the global lock's */
+		log_warnx("repairing room %d after a process died holding "
+		    "its lock", (int)(r - shm_room(0)));
 		atomic_fetch_add(&shm->repairs, 1);
 		make_consistent(&r->lock);
 	}
+	torture_park("park-room", "room");
 }
 
 void
