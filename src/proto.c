@@ -186,7 +186,11 @@ utf8_valid(const unsigned char *s, size_t n)
 	return 1;
 }
 
-/* Removes bytes below 0x20 but TAB, and DEL; returns the new length. */
+/*
+ * Removes bytes below 0x20 but TAB, and DEL; and the C1 controls U+0080
+ * to U+009F (0xc2 0x80..0x9f in UTF-8), which terminals such as xterm
+ * obey as ESC is obeyed: U+009B is CSI.  Returns the new length.
+ */
 size_t
 strip_controls(char *s, size_t n)
 {
@@ -197,6 +201,12 @@ strip_controls(char *s, size_t n)
 
 		if ((c < 0x20 && c != '\t') || c == 0x7f)
 			continue;
+		if (c == 0xc2 && i + 1 < n &&
+		    (unsigned char)s[i + 1] >= 0x80 &&
+		    (unsigned char)s[i + 1] <= 0x9f) {
+			i++;
+			continue;
+		}
 		s[j++] = s[i];
 	}
 	return j;

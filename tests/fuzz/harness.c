@@ -18,9 +18,9 @@
  * Every line goes to cmd_line() as in child.c, and the session_*
  * functions below stand in for the child's.  They check what comes out
  * against PROTOCOL.md: every reply valid UTF-8 without control bytes
- * (TAB aside) or line ends of its own, of bounded length; names and
- * rooms valid; and a small model of the command table says which one
- * effect each line must have, with which text.
+ * (TAB aside), C1 controls or line ends of its own, of bounded length;
+ * names and rooms valid; and a small model of the command table says
+ * which one effect each line must have, with which text.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -130,6 +130,10 @@ check_text(const char *what, const char *s, size_t len, int lines)
 			continue;
 		if ((c < 0x20 && c != '\t') || c == 0x7f)
 			fail("%s has control byte 0x%02x at %zu", what, c, i);
+		if (c == 0xc2 && i + 1 < len &&
+		    (unsigned char)s[i + 1] <= 0x9f)
+			fail("%s has C1 control U+%04X at %zu", what,
+			    (unsigned char)s[i + 1], i);
 	}
 }
 
@@ -230,7 +234,10 @@ model(const char *raw, size_t rawlen, enum action *what, char *text,
 	for (i = 0; i < rawlen; i++) {
 		unsigned char c = (unsigned char)raw[i];
 
-		if ((c >= 0x20 && c != 0x7f) || c == '\t')
+		if (c == 0xc2 && i + 1 < rawlen &&
+		    (unsigned char)raw[i + 1] <= 0x9f)
+			i++;			/* a C1 control */
+		else if ((c >= 0x20 && c != 0x7f) || c == '\t')
 			line[n++] = raw[i];
 	}
 	*len = 0;
