@@ -13,7 +13,9 @@
  * buffer takes, reads of sizes from the seed, and one byte at a time.
  * A client cannot choose how TCP cuts its bytes, so the three must give
  * the same events; the one exception is the documented guess that a
- * read holding nothing but ^C/^D is a raw terminal's ^C (proto.c).
+ * read holding nothing but ^C/^D is a raw terminal's ^C (proto.c).  The
+ * byte-at-a-time run must also give exactly the events that a model of
+ * PROTOCOL.md's framing, written byte by byte, works out.
  *
  * Every line goes to cmd_line() as in child.c, and the session_*
  * functions below stand in for the child's.  They check what comes out
@@ -76,6 +78,7 @@ struct run {
 	struct event	 events[MAX_EVENTS];
 	size_t		 nevents;
 	int		 quit_early;	/* QUIT on a read of only ^C/^D */
+	int		 quit_command;	/* a line's command ended it */
 };
 
 __attribute__((noreturn, format(printf, 1, 2)))
@@ -220,12 +223,12 @@ session_list_users(struct session *s)
 }
 
 /*
- * The model: PROTOCOL.md's table, with cmd.c's documented reading of
+ * The command model: PROTOCOL.md's table, with cmd.c's documented reading of
  * it (a command is the word up to the first space; its argument is the
  * rest without the blanks around it; commands without one ignore it).
  */
 static void
-model(const char *raw, size_t rawlen, enum action *what, char *text,
+model_command(const char *raw, size_t rawlen, enum action *what, char *text,
     size_t *len)
 {
 	char	 line[REPLY_MAX];
@@ -293,7 +296,7 @@ command(char *line, size_t len, size_t max_line)
 	char		 text[REPLY_MAX];
 	size_t		 wantlen;
 
-	model(line, len, &want, text, &wantlen);
+	model_command(line, len, &want, text, &wantlen);
 	memset(&seen, 0, sizeof(seen));
 	seen.max_line = max_line;
 	memset(&sess, 0, sizeof(sess));
@@ -369,6 +372,7 @@ feed(struct run *r, const uint8_t *data, size_t size, size_t max_line,
 	input_init(&in, buf, cap, max_line);
 	r->nevents = 0;
 	r->quit_early = 0;
+	r->quit_command = 0;
 	for (;;) {
 		for (;;) {
 			at = fed - in.len + in.taken;
@@ -391,8 +395,10 @@ feed(struct run *r, const uint8_t *data, size_t size, size_t max_line,
 					fail("a line that is not UTF-8");
 				add_event(r, ev, at, len,
 				    fed - in.len + (size_t)(line - buf));
-				if (command(line, len, max_line))
+				if (command(line, len, max_line)) {
+					r->quit_command = 1;
 					goto out;
+				}
 				continue;
 			}
 			if (ev == INPUT_QUIT) {
@@ -436,6 +442,122 @@ out:
 	free(buf);
 }
 
+/*
+ * Well-formed UTF-8 by the Unicode standard's table of lead bytes and
+ * the range each allows for the byte after it, not by decoding as
+ * proto.c does: no overlong forms, no surrogates, nothing past U+10FFFF.
+ */
+static const struct utf8_lead {
+	uint8_t	 first, last;	/* lead bytes */
+	uint8_t	 follow;	/* bytes after it */
+	uint8_t	 low, high;	/* the range of the second byte */
+} utf8_leads[] = {
+	{ 0xc2, 0xdf, 1, 0x80, 0xbf },
+	{ 0xe0, 0xe0, 2, 0xa0, 0xbf },
+	{ 0xe1, 0xec, 2, 0x80, 0xbf },
+	{ 0xed, 0xed, 2, 0x80, 0x9f },
+	{ 0xee, 0xef, 2, 0x80, 0xbf },
+	{ 0xf0, 0xf0, 3, 0x90, 0xbf },
+	{ 0xf1, 0xf3, 3, 0x80, 0xbf },
+	{ 0xf4, 0xf4, 3, 0x80, 0x8f },
+};
+
+static int
+model_utf8(const uint8_t *s, size_t n)
+{
+	const struct utf8_lead	*l;
+	size_t			 i = 0, k;
+
+	while (i < n) {
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		for (l = utf8_leads; l < utf8_leads + sizeof(utf8_leads) /
+		    sizeof(utf8_leads[0]); l++)
+			if (s[i] >= l->first && s[i] <= l->last)
+				break;
+		if (l == utf8_leads + sizeof(utf8_leads) / sizeof(utf8_leads[0]))
+			return 0;
+		if (n - i <= l->follow || s[i + 1] < l->low ||
+		    s[i + 1] > l->high)
+			return 0;
+		for (k = 2; k <= l->follow; k++)
+			if (s[i + k] < 0x80 || s[i + k] > 0xbf)
+				return 0;
+		i += 1 + l->follow;
+	}
+	return 1;
+}
+
+/* A line complete at its '\n' or the end of the bytes; 1 if it quits. */
+static int
+model_line(struct run *m, const uint8_t *data, size_t start, size_t end,
+    size_t max_line)
+{
+	size_t	 n = end - start;
+
+	if (n > 0 && data[end - 1] == '\r')
+		n--;
+	if (n > max_line) {
+		add_event(m, INPUT_TOO_LONG, start, 0, 0);
+		return 0;
+	}
+	if (only_ctrl_c_d(data + start, n) || !model_utf8(data + start, n)) {
+		add_event(m, INPUT_QUIT, start, 0, 0);
+		return 1;
+	}
+	add_event(m, INPUT_LINE, start, n, start);
+	return 0;
+}
+
+/*
+ * The events PROTOCOL.md asks for when the bytes come one at a time,
+ * worked out a byte at a time: a '\n' ends a line (a '\r' before it is
+ * not part of it); a line is refused once it holds max_line + 2 bytes and
+ * then dropped up to its '\n'; IAC IP anywhere ends the session (IAC and
+ * the byte after it go in pairs); so does ^C or ^D alone in a read.
+ */
+static void
+model_framing(struct run *m, const uint8_t *data, size_t size,
+    size_t max_line)
+{
+	size_t	 i, start = 0;
+	int	 discarding = 0, iac = 0;
+
+	m->nevents = 0;
+	m->quit_early = m->quit_command = 0;
+	for (i = 0; i < size; i++) {
+		if (data[i] == '\n') {
+			if (!discarding &&
+			    model_line(m, data, start, i, max_line))
+				return;
+			discarding = iac = 0;
+			start = i + 1;
+			continue;
+		}
+		if (iac) {
+			iac = 0;
+			if (data[i] == 0xf4) {
+				add_event(m, INPUT_QUIT, start, 0, 0);
+				return;
+			}
+		} else if (data[i] == 0xff)
+			iac = 1;
+		if (discarding)
+			continue;
+		if (i + 1 - start == max_line + 2) {
+			add_event(m, INPUT_TOO_LONG, start, 0, 0);
+			discarding = 1;
+		} else if (i == start && (data[i] == 0x03 || data[i] == 0x04)) {
+			add_event(m, INPUT_QUIT, start, 0, 0);
+			return;
+		}
+	}
+	if (!discarding && start < size)
+		model_line(m, data, start, size, max_line);
+}
+
 static const char *const event_names[] = {
 	"none", "line", "too long", "quit"
 };
@@ -456,6 +578,10 @@ compare(const struct run *a, const struct run *b, const uint8_t *data,
 	}
 	if (i == a->nevents && i == b->nevents)
 		return;
+	/* /quit stops a run; the model reads on */
+	if ((a->quit_command && i == a->nevents) ||
+	    (b->quit_command && i == b->nevents))
+		return;
 	/* a read of only ^C/^D: the raw-terminal guess may quit sooner */
 	if (b->quit_early && i + 1 == b->nevents &&
 	    (data[b->events[i].at] == 0x03 || data[b->events[i].at] == 0x04))
@@ -463,12 +589,14 @@ compare(const struct run *a, const struct run *b, const uint8_t *data,
 	if (a->quit_early && i + 1 == a->nevents &&
 	    (data[a->events[i].at] == 0x03 || data[a->events[i].at] == 0x04))
 		return;
-	fail("reads cut %s: event %zu is %s at %zu, with whole reads %s "
-	    "at %zu", how, i,
+	fail("%s: event %zu is %s at %zu (%zu bytes), %s at %zu (%zu bytes)",
+	    how, i,
 	    i < b->nevents ? event_names[b->events[i].type] : "the end",
 	    i < b->nevents ? b->events[i].at : 0,
+	    i < b->nevents ? b->events[i].len : 0,
 	    i < a->nevents ? event_names[a->events[i].type] : "the end",
-	    i < a->nevents ? a->events[i].at : 0);
+	    i < a->nevents ? a->events[i].at : 0,
+	    i < a->nevents ? a->events[i].len : 0);
 }
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -476,7 +604,7 @@ int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct run	 whole, seeded, bytes;
+	static struct run	 whole, seeded, bytes, expected;
 	size_t			 max_line, cap;
 	uint32_t		 seed;
 
@@ -489,10 +617,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size -= 2;
 	feed(&whole, data, size, max_line, cap, CUT_WHOLE, 0);
 	feed(&seeded, data, size, max_line, cap, CUT_SEEDED, seed);
-	compare(&whole, &seeded, data, "at random");
+	compare(&whole, &seeded, data, "reads cut at random, then whole");
 	if (size <= 65536) {
 		feed(&bytes, data, size, max_line, cap, CUT_BYTES, 0);
-		compare(&whole, &bytes, data, "byte by byte");
+		compare(&whole, &bytes, data, "a byte a read, then whole");
+		model_framing(&expected, data, size, max_line);
+		compare(&expected, &bytes, data, "a byte a read, then the model");
 	}
 	return 0;
 }
