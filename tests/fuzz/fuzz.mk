@@ -48,8 +48,10 @@ build/fuzz/replay: tests/fuzz/replay.c tests/fuzz/harness.c $(FUZZ_UNITS) \
 build/fuzz/obj build/fuzz/corpus:
 	mkdir -p $@
 
-# new inputs go to build/fuzz/corpus, the seeds stay as they are
+# new inputs go to build/fuzz/corpus, the seeds stay as they are; one
+# process, niced, and a small ASan quarantine: the machine is shared
 fuzz: build/fuzz/chatd-fuzz | build/fuzz/corpus
+	ASAN_OPTIONS=quarantine_size_mb=16 \
 	nice build/fuzz/chatd-fuzz -max_total_time=$(FUZZ_SECONDS) \
 	    -dict=tests/fuzz/chatd.dict -artifact_prefix=build/fuzz/ \
 	    -print_final_stats=1 build/fuzz/corpus tests/fuzz/corpus
