@@ -7,7 +7,7 @@
 /* A client's input: a fixed buffer, one line at a time out of it. */
 struct input {
 	char	*buf;
-	size_t	 cap;		/* max_line + room for reading ahead */
+	size_t	 cap;		/* max_line + 2 at least, + reading ahead */
 	size_t	 len;		/* bytes held */
 	size_t	 taken;		/* of them, handed out as lines */
 	size_t	 max_line;	/* longest line accepted, without its end */

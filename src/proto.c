@@ -54,16 +54,26 @@ input_compact(struct input *in)
 	in->taken = 0;
 }
 
+/*
+ * A telnet command is IAC and one more byte (IAC IAC is a literal 0xff).
+ * 1 if s holds IAC IP.  *open: s ends in an IAC whose second byte has
+ * not come yet; it must stay in the buffer, or IAC IP cut between two
+ * reads would be missed and IAC IAC IP taken for an interrupt.
+ */
 static int
-telnet_interrupt(const unsigned char *s, size_t n)
+telnet_interrupt(const char *s, size_t n, int *open)
 {
-	const unsigned char	*p;
+	const char	*end = s + n, *p;
 
-	while (n >= 2 && (p = memchr(s, IAC, n - 1)) != NULL) {
-		if (p[1] == IP)
+	*open = 0;
+	while ((p = memchr(s, IAC, (size_t)(end - s))) != NULL) {
+		if (p + 1 == end) {
+			*open = 1;
+			return 0;
+		}
+		if ((unsigned char)p[1] == IP)
 			return 1;
-		n -= (size_t)(p - s) + 2;
-		s = p + 2;		/* IAC IAC is a literal 0xff: skip both */
+		s = p + 2;
 	}
 	return 0;
 }
@@ -81,40 +91,55 @@ only_interrupts(const char *s, size_t n)
 	return 1;
 }
 
+/*
+ * The events do not depend on how TCP cut the bytes into reads: what
+ * decides is what a reader taking one byte at a time would have seen.
+ * So a line is too long once it holds max_line + 2 bytes (max_line and a
+ * '\r' may still end well), and an interrupt counts if it came before
+ * that; after it, in the part discarded, it still ends the session.
+ * (The one exception is the ^C of a raw terminal, a guess by nature.)
+ */
 enum input_event
 input_next(struct input *in, int at_eof, char **line, size_t *len)
 {
-	char	*start = in->buf + in->taken, *nl;
-	size_t	 avail = in->len - in->taken, n;
+	char	*start, *nl;
+	size_t	 avail, raw, seen, n;
+	int	 open;
 
-	nl = memchr(start, '\n', avail);
-	/* only this line's bytes: the lines before an interrupt still count */
-	if (telnet_interrupt((unsigned char *)start,
-	    nl != NULL ? (size_t)(nl - start) : avail))
-		return INPUT_QUIT;
-	if (in->discarding) {
-		in->taken += nl != NULL ? (size_t)(nl - start) + 1 : avail;
-		if (nl == NULL)
+	for (;;) {
+		start = in->buf + in->taken;
+		avail = in->len - in->taken;
+		nl = memchr(start, '\n', avail);
+		raw = nl != NULL ? (size_t)(nl - start) : avail;
+		if (!in->discarding)
+			break;
+		if (telnet_interrupt(start, raw, &open))
+			return INPUT_QUIT;
+		if (nl == NULL) {
+			in->taken += raw - (size_t)open;
 			return INPUT_NONE;
+		}
+		in->taken += raw + 1;
 		in->discarding = 0;
-		return input_next(in, at_eof, line, len);
+	}
+	seen = raw < in->max_line + 2 ? raw : in->max_line + 2;
+	/* only this line's bytes: the lines before an interrupt still count */
+	if (telnet_interrupt(start, seen, &open))
+		return INPUT_QUIT;
+	if (raw >= in->max_line + 2) {
+		in->discarding = 1;
+		in->taken += seen - (size_t)open;
+		return INPUT_TOO_LONG;
 	}
 	if (nl == NULL) {
-		/* a '\r' may still come before the '\n' */
-		if (avail > in->max_line + 1) {
-			in->discarding = 1;
-			in->taken += avail;
-			return INPUT_TOO_LONG;
-		}
 		if (only_interrupts(start, avail))
 			return INPUT_QUIT;	/* ^C in a raw terminal */
 		if (!at_eof || avail == 0)
 			return INPUT_NONE;
-		nl = start + avail;		/* a last line without '\n' */
-		in->taken += avail;
+		in->taken += avail;		/* a last line without '\n' */
 	} else
-		in->taken += (size_t)(nl - start) + 1;
-	n = (size_t)(nl - start);
+		in->taken += raw + 1;
+	n = raw;
 	if (n > 0 && start[n - 1] == '\r')
 		n--;
 	if (n > in->max_line)
@@ -161,7 +186,11 @@ utf8_valid(const unsigned char *s, size_t n)
 	return 1;
 }
 
-/* Removes bytes below 0x20 but TAB, and DEL; returns the new length. */
+/*
+ * Removes bytes below 0x20 but TAB, and DEL; and the C1 controls U+0080
+ * to U+009F (0xc2 0x80..0x9f in UTF-8), which terminals such as xterm
+ * obey as ESC is obeyed: U+009B is CSI.  Returns the new length.
+ */
 size_t
 strip_controls(char *s, size_t n)
 {
@@ -172,6 +201,12 @@ strip_controls(char *s, size_t n)
 
 		if ((c < 0x20 && c != '\t') || c == 0x7f)
 			continue;
+		if (c == 0xc2 && i + 1 < n &&
+		    (unsigned char)s[i + 1] >= 0x80 &&
+		    (unsigned char)s[i + 1] <= 0x9f) {
+			i++;
+			continue;
+		}
 		s[j++] = s[i];
 	}
 	return j;
