@@ -103,21 +103,25 @@ daemon_ready(void)
 	log_detach();
 }
 
-/* The chatd master's comm is "chatd"; its children's "chatd: ...". */
+/*
+ * A live chatd master: its comm is "chatd" (its children's "chatd: ..."),
+ * and it is no zombie waiting for a parent that does not reap.
+ */
 static int
 is_chatd(pid_t pid)
 {
-	char	 path[64], comm[32] = "";
+	char	 path[64], line[128] = "", *p;
 	FILE	*fp;
 
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	if ((fp = fopen(path, "r")) == NULL)
 		return 0;
-	if (fgets(comm, sizeof(comm), fp) == NULL)
-		comm[0] = '\0';
+	if (fgets(line, sizeof(line), fp) == NULL)
+		line[0] = '\0';
 	fclose(fp);
-	comm[strcspn(comm, "\n")] = '\0';
-	return strcmp(comm, "chatd") == 0;
+	if ((p = strrchr(line, ')')) == NULL || p[1] != ' ' || p[2] == 'Z')
+		return 0;
+	return strstr(line, " (chatd) ") != NULL;
 }
 
 static pid_t

@@ -102,6 +102,24 @@ process_start_time(int pid)
 	return start;
 }
 
+/* A zombie is dead, even if its parent (a daemon's: init, or a
+ * container's first process) has not reaped it yet. */
+static int
+process_is_zombie(int pid)
+{
+	char	 path[64], buf[256], *p;
+	FILE	*fp;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if ((fp = fopen(path, "r")) == NULL)
+		return 0;
+	p = fgets(buf, sizeof(buf), fp);
+	fclose(fp);
+	if (p == NULL || (p = strrchr(buf, ')')) == NULL)
+		return 0;
+	return p[1] == ' ' && p[2] == 'Z';
+}
+
 int
 shm_owner_alive(int32_t pid, uint64_t start)
 {
@@ -109,7 +127,7 @@ shm_owner_alive(int32_t pid, uint64_t start)
 		return 0;
 	if (kill(pid, 0) == -1 && errno == ESRCH)
 		return 0;
-	return process_start_time(pid) == start;
+	return process_start_time(pid) == start && !process_is_zombie(pid);
 }
 
 static void
