@@ -279,6 +279,28 @@ conf_rewrite() {
 	client_expect_exact bob "$(client_name alice): still here"
 }
 
+@test "a SIGHUP that changes Motd replaces idle children at once, a busy one after its session" {
+	server_start "Motd before"
+	client_open alice
+	wait_busy_children 1
+	local busy idle pid
+	busy=$(busy_children)
+	idle=$(server_children | grep -v -x -F "$busy")
+	[[ -n $idle ]] || _fail "no idle children to replace"
+	conf_rewrite "Motd after"
+	server_signal HUP
+	for pid in $idle; do
+		_wait_gone "$pid" || _fail "idle child $pid outlived the SIGHUP"
+	done
+	_alive "$busy" || _fail "the busy child $busy did not wait for its session to end"
+	client_send alice "still served"
+	client_expect_exact alice "$(client_name alice): still served"
+	client_send alice "/quit"
+	_wait_gone "$busy" || _fail "busy child $busy did not exit after its session"
+	client_open bob
+	client_expect_next_exact bob "after"
+}
+
 @test "SIGHUP with a lower MaxClients turns the next connection away" {
 	server_start "MaxClients 3"
 	client_open alice
