@@ -254,8 +254,9 @@ load_motd(struct config *conf, const char *path, int line)
 		    conf->motd + 1, strerror(errno));
 		return -1;
 	}
-	n = fread(buf, 1, sizeof(buf) - 2, fp);
-	if (ferror(fp) || !feof(fp)) {
+	/* a byte more than fits tells a file that is too large */
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	if (ferror(fp) || n > sizeof(buf) - 2) {
 		log_plain("%s:%d: Motd file %s: %s", path, line, conf->motd + 1,
 		    ferror(fp) ? "cannot read it" : "larger than 4094 bytes");
 		fclose(fp);

@@ -75,7 +75,10 @@ daemon_expect_gone() {
 # message that arrives is a line of $SYSLOG.
 syslog_listen() {
 	local end
-	unshare -m true 2>/dev/null || skip "needs unshare -m (root) to give chatd its own /dev/log"
+	mkdir -p "$BATS_TEST_TMPDIR/probe"
+	unshare -m --propagation private sh -c 'mount -t tmpfs probe "$1"' \
+		sh "$BATS_TEST_TMPDIR/probe" 2>/dev/null ||
+		skip "needs unshare -m and mount (root) to give chatd its own /dev/log"
 	SYSLOG_SOCK=$BATS_TEST_TMPDIR/log.sock
 	SYSLOG=$BATS_TEST_TMPDIR/syslog
 	: >"$SYSLOG"
@@ -381,6 +384,18 @@ conf_rewrite() {
 	run_chatd -n -f "$BATS_TEST_TMPDIR/c.conf"
 	assert_status 1
 	assert_output_contains "c.conf:2: cannot open Motd file $BATS_TEST_TMPDIR/none"
+}
+
+@test "a Motd file of 4094 bytes is accepted, one of 4095 is not" {
+	local motd=$BATS_TEST_TMPDIR/motd
+	printf 'SegmentName /chatd-test-motd\nMotd @%s\n' "$motd" >"$BATS_TEST_TMPDIR/c.conf"
+	head -c 4094 /dev/zero | tr '\0' 'x' >"$motd"
+	run_chatd -n -f "$BATS_TEST_TMPDIR/c.conf"
+	assert_status 0
+	head -c 4095 /dev/zero | tr '\0' 'x' >"$motd"
+	run_chatd -n -f "$BATS_TEST_TMPDIR/c.conf"
+	assert_status 1
+	assert_output_contains "c.conf:2: Motd file $motd: larger than 4094 bytes"
 }
 
 # --- chatd -s ----------------------------------------------------------------
