@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,9 +50,13 @@ __attribute__((noreturn))
 static void
 wait_for_daemon(int fd, pid_t first)
 {
+	sigset_t	 mask;
 	char	 c;
 	ssize_t	 n;
 
+	/* main blocked them for the master; ^C must still stop the wait */
+	sigemptyset(&mask);
+	(void)sigprocmask(SIG_SETMASK, &mask, NULL);
 	while ((n = read(fd, &c, 1)) == -1 && errno == EINTR)
 		;
 	/* the first child exits at once; do not leave it a zombie */
