@@ -316,6 +316,17 @@ conf_rewrite() {
 	client_expect_closed carol
 }
 
+@test "SIGHUP cannot raise MaxClients above the slots the segment was made with" {
+	server_start "MaxClients 2"
+	conf_rewrite "MaxClients 10"
+	server_signal HUP
+	log_expect 'SIGHUP: MaxClients 10 is more than the 2 slots of the segment: 2 until a restart$'
+	client_open alice
+	client_open bob
+	client_connect carol
+	client_expect_next_exact carol "Server is full, try again later"
+}
+
 @test "SIGHUP logs settings that need a restart and keeps them" {
 	server_start "RingSize 64"
 	conf_rewrite "RingSize 128" "MinSpare 2" "MaxSpare 4"
