@@ -3,6 +3,7 @@
 #define CHATD_CONFIG_H
 
 #define CONFIG_DEFAULT_PATH	SYSCONFDIR "/chatd.conf"
+#define CONFIG_MOTD_MAX		4096	/* bytes of Motd text, line ends included */
 
 struct config {
 	char		listen_address[256];
@@ -15,6 +16,11 @@ struct config {
 	unsigned	ring_size;
 	unsigned	max_line_length;
 	char		segment_name[256];
+	char		pid_file[256];		/* "": none */
+	char		syslog_facility[16];
+	char		log_level[16];
+	char		motd[256];		/* a line, or @file */
+	char		motd_text[CONFIG_MOTD_MAX];	/* what clients get */
 };
 
 void	config_defaults(struct config *);
@@ -25,5 +31,9 @@ void	config_defaults(struct config *);
  */
 int	config_load(struct config *, const char *path, int must_exist);
 int	config_parse_port(const char *, unsigned *);
+/* Calls fn for each setting whose value differs between a and b. */
+void	config_changes(const struct config *a, const struct config *b,
+	    void (*fn)(const char *name, const char *was, const char *now,
+	    void *), void *arg);
 
 #endif

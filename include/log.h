@@ -1,15 +1,43 @@
-/* log.h: messages to stderr now, to syslog once chatd daemonizes. */
+/*
+ * log.h: one line per event, to stderr in the foreground (-d) and to
+ * syslog(3) once chatd runs as a daemon.
+ */
 #ifndef CHATD_LOG_H
 #define CHATD_LOG_H
 
+#include <stdatomic.h>
+
 #define PRINTF_LIKE(f, a)	__attribute__((format(printf, f, a)))
 
-void	log_init(int verbose);
+/* LogLevel, lowest to highest: each shows what the ones before it do. */
+enum log_level { LEVEL_ERROR, LEVEL_WARNING, LEVEL_INFO, LEVEL_DEBUG };
+
+/*
+ * foreground: stderr only.  Else syslog(3) with the given facility
+ * (LOG_DAEMON...), and warnings and errors on stderr too until
+ * log_detach(), so whoever started chatd sees why it did not start.
+ */
+void	log_init(int foreground, int facility, int level);
+void	log_detach(void);
 void	log_setname(const char *name);
+/* The level lives in the shared segment once there is one, so a
+ * SIGHUP that changes LogLevel reaches every child at once. */
+void	log_share_level(_Atomic int *);
+void	log_set_level(int);
+int	log_get_level(void);
+/* -1 for a name that is not a LogLevel / SyslogFacility. */
+int	log_level_value(const char *name);
+int	log_facility_value(const char *name);
+const char *log_level_name(int);
+
 void	log_warn(const char *, ...) PRINTF_LIKE(1, 2);
 void	log_warnx(const char *, ...) PRINTF_LIKE(1, 2);
 void	log_info(const char *, ...) PRINTF_LIKE(1, 2);
+void	log_notice(const char *, ...) PRINTF_LIKE(1, 2);
 void	log_debug(const char *, ...) PRINTF_LIKE(1, 2);
+/* An error that carries its own context ("file:line: what"): printed as
+ * is on stderr, at LOG_ERR in syslog. */
+void	log_plain(const char *, ...) PRINTF_LIKE(1, 2);
 __attribute__((noreturn))
 void	fatal(const char *, ...) PRINTF_LIKE(1, 2);
 __attribute__((noreturn))

@@ -19,6 +19,8 @@ struct handoff_msg {
 	int	pid;
 };
 
-int	master_run(struct config *, int listen_fd);
+/* load reads the configuration again at SIGHUP (-1: it said why). */
+int	master_run(struct config *, int listen_fd,
+	    int (*load)(struct config *));
 
 #endif

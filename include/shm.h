@@ -128,6 +128,9 @@ struct shm_header {
 	_Atomic uint64_t lines;
 	_Atomic uint64_t repairs;
 	_Atomic uint64_t janitor_frees;
+
+	/* the master (start, SIGHUP); every process's log.c reads it */
+	_Atomic int	log_level;
 };
 
 _Static_assert(sizeof(struct ring_entry) == 24, "ring entry header");

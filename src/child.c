@@ -74,14 +74,23 @@ static size_t			 out_peak;		/* this session's most */
 static int			 session_ep = -1, idle_ep = -1;
 static int			 unwatched;	/* chatd -i: no master */
 static int			 master_gone;
-static sigset_t			 waitmask;	/* TERM and INT let through */
+static sigset_t			 waitmask;	/* TERM, INT, HUP let through */
 static volatile sig_atomic_t	 terminate;
+static volatile sig_atomic_t	 reload;	/* SIGHUP: the config changed */
 
 static void
 on_terminate(int sig)
 {
 	(void)sig;
 	terminate = 1;
+}
+
+/* Our copy of the configuration is old: go when no session is lost. */
+static void
+on_reload(int sig)
+{
+	(void)sig;
+	reload = 1;
 }
 
 /*
@@ -473,6 +482,7 @@ session_join(struct session *s, const char *name)
 	enter_room(room);
 	state_unlock();
 	out_printf("You joined %s", name);
+	log_debug("%s joined %s", s->name, name);
 	watch_doorbell(room);
 }
 
@@ -662,6 +672,8 @@ session_start(int fd)
 	enter_room(ROOM_MAIN);
 	state_unlock();
 	out_printf("You joined main");
+	if (conf->motd_text[0] != '\0')
+		out_cat("%s", conf->motd_text);
 
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
@@ -1066,15 +1078,19 @@ child_setup(void)
 	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
 	    sigaction(SIGINT, &sa, NULL) == -1)
 		fatal("sigaction");
+	sa.sa_handler = on_reload;
+	if (sigaction(SIGHUP, &sa, NULL) == -1)
+		fatal("sigaction");
 	sa.sa_handler = SIG_IGN;
-	(void)sigaction(SIGHUP, &sa, NULL);
+	(void)sigaction(SIGUSR1, &sa, NULL);
 	sa.sa_handler = SIG_DFL;
 	(void)sigaction(SIGCHLD, &sa, NULL);
-	/* TERM and INT stay blocked except inside epoll_pwait, so a signal
+	/* TERM, INT and HUP stay blocked except inside epoll_pwait, so a signal
 	 * never slips in between checking the flag and going to sleep */
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
 	if (sigprocmask(SIG_SETMASK, &block, NULL) == -1)
 		fatal("sigprocmask");
 	sigemptyset(&waitmask);
@@ -1133,6 +1149,8 @@ child_main(const struct config *c, const struct child_fds *f)
 			turn_away_queued();
 			exit(0);
 		}
+		if (reload)
+			exit(0);	/* queued connections wait for the new */
 		for (i = 0; i < n; i++) {
 			switch (events[i].data.u32) {
 			case TAG_MASTER:
@@ -1147,7 +1165,7 @@ child_main(const struct config *c, const struct child_fds *f)
 				tell_master(HANDOFF_BUSY);
 				serve(fd);
 				served++;
-				if (terminate || master_gone ||
+				if (terminate || master_gone || reload ||
 				    (conf->max_connections_per_child > 0 &&
 				    served >= conf->max_connections_per_child))
 					exit(0);

@@ -14,8 +14,9 @@
 #include <strings.h>
 
 #include "config.h"
+#include "log.h"
 
-enum kind { NUMBER, STRING };
+enum kind { NUMBER, STRING, TEXT };	/* TEXT: the rest of the line */
 
 struct setting {
 	const char	*name;
@@ -26,6 +27,8 @@ struct setting {
 
 #define NUM(n, f, lo, hi)	{ n, NUMBER, offsetof(struct config, f), lo, hi }
 #define STR(n, f)		{ n, STRING, offsetof(struct config, f), 0, \
+				  sizeof(((struct config *)0)->f) - 1 }
+#define TEXT(n, f)		{ n, TEXT, offsetof(struct config, f), 0, \
 				  sizeof(((struct config *)0)->f) - 1 }
 
 static const struct setting settings[] = {
@@ -40,6 +43,10 @@ static const struct setting settings[] = {
 	NUM("RingSize", ring_size, 16, 65536),
 	NUM("MaxLineLength", max_line_length, 16, 4096),
 	STR("SegmentName", segment_name),
+	STR("PidFile", pid_file),
+	STR("SyslogFacility", syslog_facility),
+	STR("LogLevel", log_level),
+	TEXT("Motd", motd),
 };
 #define NSETTINGS	(sizeof(settings) / sizeof(settings[0]))
 
@@ -57,6 +64,8 @@ config_defaults(struct config *conf)
 	conf->ring_size = 1024;
 	conf->max_line_length = 400;
 	strcpy(conf->segment_name, "/chatd");
+	strcpy(conf->syslog_facility, "daemon");
+	strcpy(conf->log_level, "info");
 }
 
 static int
@@ -97,15 +106,15 @@ set_value(struct config *conf, const struct setting *s, const char *value,
 	if (s->kind == NUMBER) {
 		if (parse_number(value, s->min, s->max,
 		    (unsigned *)(void *)field) == -1) {
-			fprintf(stderr, "%s:%d: %s must be a number from %u to "
-			    "%u, not \"%s\"\n", path, line, s->name, s->min,
+			log_plain("%s:%d: %s must be a number from %u to "
+			    "%u, not \"%s\"", path, line, s->name, s->min,
 			    s->max, value);
 			return -1;
 		}
 		return 0;
 	}
 	if (strlen(value) > s->max) {
-		fprintf(stderr, "%s:%d: %s is longer than %u characters\n",
+		log_plain("%s:%d: %s is longer than %u characters",
 		    path, line, s->name, s->max);
 		return -1;
 	}
@@ -130,14 +139,32 @@ split_line(char *buf, char **words, int max)
 	return n;
 }
 
+/* A TEXT value: the line after its keyword, without comment or ends. */
+static char *
+rest_of_line(char *raw)
+{
+	char	*p, *end;
+
+	if ((p = strchr(raw, '#')) != NULL)
+		*p = '\0';
+	p = raw + strspn(raw, " \t");
+	p += strcspn(p, " \t\r\n");
+	p += strspn(p, " \t");
+	end = p + strlen(p);
+	while (end > p && strchr(" \t\r\n", end[-1]) != NULL)
+		*--end = '\0';
+	return p;
+}
+
 static int
 parse_line(struct config *conf, char *buf, const char *path, int line,
     int seen[])
 {
-	char	*words[2];
+	char	*words[2] = { NULL, NULL }, raw[1024];
 	size_t	 i;
 	int	 n;
 
+	snprintf(raw, sizeof(raw), "%s", buf);
 	n = split_line(buf, words, 2);
 	if (n == 0)
 		return 0;
@@ -145,22 +172,24 @@ parse_line(struct config *conf, char *buf, const char *path, int line,
 		if (strcasecmp(words[0], settings[i].name) == 0)
 			break;
 	if (i == NSETTINGS) {
-		fprintf(stderr, "%s:%d: unknown setting \"%s\"\n", path, line,
+		log_plain("%s:%d: unknown setting \"%s\"", path, line,
 		    words[0]);
 		return -1;
 	}
 	if (n == 1) {
-		fprintf(stderr, "%s:%d: %s needs a value\n", path, line,
+		log_plain("%s:%d: %s needs a value", path, line,
 		    settings[i].name);
 		return -1;
 	}
-	if (n > 2) {
-		fprintf(stderr, "%s:%d: %s takes one value\n", path, line,
+	if (settings[i].kind == TEXT)
+		words[1] = rest_of_line(raw);
+	else if (n > 2) {
+		log_plain("%s:%d: %s takes one value", path, line,
 		    settings[i].name);
 		return -1;
 	}
 	if (seen[i] != 0) {
-		fprintf(stderr, "%s:%d: %s is already set on line %d\n", path,
+		log_plain("%s:%d: %s is already set on line %d", path,
 		    line, settings[i].name, seen[i]);
 		return -1;
 	}
@@ -180,22 +209,106 @@ line_of(const int seen[], const char *name)
 	return 0;
 }
 
+/* Keeps TAB and line ends; drops other control bytes and every CR. */
+static void
+add_motd_line(struct config *conf, const char *text, size_t *len)
+{
+	const unsigned char	*p;
+
+	for (p = (const unsigned char *)text; *p != '\0'; p++) {
+		if ((*p < 0x20 && *p != '\t' && *p != '\n') || *p == 0x7f)
+			continue;
+		conf->motd_text[(*len)++] = (char)*p;
+	}
+	if (*len > 0 && conf->motd_text[*len - 1] != '\n')
+		conf->motd_text[(*len)++] = '\n';
+	conf->motd_text[*len] = '\0';
+}
+
+/*
+ * Motd: the text itself, or "@FILE" for the lines of FILE, read now
+ * (and again at each SIGHUP), so an unreadable file is a config error.
+ */
 static int
-check_config(const struct config *conf, const char *path, const int seen[])
+load_motd(struct config *conf, const char *path, int line)
+{
+	FILE	*fp;
+	char	 buf[CONFIG_MOTD_MAX];
+	size_t	 len = 0, n;
+
+	conf->motd_text[0] = '\0';
+	if (conf->motd[0] == '\0')
+		return 0;
+	if (conf->motd[0] != '@') {
+		add_motd_line(conf, conf->motd, &len);
+		return 0;
+	}
+	/* a daemon runs in /: a relative path would change meaning */
+	if (conf->motd[1] != '/') {
+		log_plain("%s:%d: Motd @FILE needs an absolute path, not \"%s\"",
+		    path, line, conf->motd + 1);
+		return -1;
+	}
+	if ((fp = fopen(conf->motd + 1, "r")) == NULL) {
+		log_plain("%s:%d: cannot open Motd file %s: %s", path, line,
+		    conf->motd + 1, strerror(errno));
+		return -1;
+	}
+	/* a byte more than fits tells a file that is too large */
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	if (ferror(fp) || n > sizeof(buf) - 2) {
+		log_plain("%s:%d: Motd file %s: %s", path, line, conf->motd + 1,
+		    ferror(fp) ? "cannot read it" : "larger than 4094 bytes");
+		fclose(fp);
+		return -1;
+	}
+	fclose(fp);
+	if (memchr(buf, '\0', n) != NULL) {
+		log_plain("%s:%d: Motd file %s holds a NUL byte: not text",
+		    path, line, conf->motd + 1);
+		return -1;
+	}
+	buf[n] = '\0';
+	add_motd_line(conf, buf, &len);
+	return 0;
+}
+
+static int
+check_config(struct config *conf, const char *path, const int seen[])
 {
 	int	 a, b;
 
+	if (conf->pid_file[0] != '\0' && conf->pid_file[0] != '/') {
+		log_plain("%s:%d: PidFile must be an absolute path, not \"%s\"",
+		    path, line_of(seen, "PidFile"), conf->pid_file);
+		return -1;
+	}
+	if (log_facility_value(conf->syslog_facility) == -1) {
+		log_plain("%s:%d: SyslogFacility must be daemon, user or "
+		    "local0 to local7, not \"%s\"", path,
+		    line_of(seen, "SyslogFacility"), conf->syslog_facility);
+		return -1;
+	}
+	if (log_level_value(conf->log_level) == -1) {
+		log_plain("%s:%d: LogLevel must be error, warning, info or "
+		    "debug, not \"%s\"", path, line_of(seen, "LogLevel"),
+		    conf->log_level);
+		return -1;
+	}
+	if (load_motd(conf, path, line_of(seen, "Motd")) == -1)
+		return -1;
+
 	if (!check_segment_name(conf->segment_name)) {
-		fprintf(stderr, "%s:%d: SegmentName must start with / and "
-		    "contain no other /, not \"%s\"\n", path,
+		log_plain("%s:%d: SegmentName must start with / and "
+		    "contain no other /, not \"%s\"", path,
 		    line_of(seen, "SegmentName"), conf->segment_name);
 		return -1;
 	}
 	if (conf->min_spare > conf->max_spare) {
 		a = line_of(seen, "MinSpare");
 		b = line_of(seen, "MaxSpare");
-		fprintf(stderr, "%s:%d: MinSpare (%u) is larger than MaxSpare "
-		    "(%u)\n", path, a > b ? a : b, conf->min_spare,
+		log_plain("%s:%d: MinSpare (%u) is larger than MaxSpare "
+		    "(%u)", path, a > b ? a : b, conf->min_spare,
 		    conf->max_spare);
 		return -1;
 	}
@@ -212,21 +325,21 @@ config_load(struct config *conf, const char *path, int must_exist)
 	if ((fp = fopen(path, "r")) == NULL) {
 		if (errno == ENOENT && !must_exist)
 			return 0;
-		fprintf(stderr, "chatd: cannot open %s: %s\n", path,
+		log_plain("chatd: cannot open %s: %s", path,
 		    strerror(errno));
 		return -1;
 	}
 	while (rc == 0 && fgets(buf, sizeof(buf), fp) != NULL) {
 		line++;
 		if (strchr(buf, '\n') == NULL && !feof(fp)) {
-			fprintf(stderr, "%s:%d: line too long\n", path, line);
+			log_plain("%s:%d: line too long", path, line);
 			rc = -1;
 			break;
 		}
 		rc = parse_line(conf, buf, path, line, seen);
 	}
 	if (rc == 0 && ferror(fp)) {
-		fprintf(stderr, "chatd: cannot read %s: %s\n", path,
+		log_plain("chatd: cannot read %s: %s", path,
 		    strerror(errno));
 		rc = -1;
 	}
@@ -234,4 +347,30 @@ config_load(struct config *conf, const char *path, int must_exist)
 	if (rc == 0)
 		rc = check_config(conf, path, seen);
 	return rc;
+}
+
+/* For SIGHUP: what changed, setting by setting, in the file's words. */
+void
+config_changes(const struct config *a, const struct config *b,
+    void (*fn)(const char *, const char *, const char *, void *), void *arg)
+{
+	const char	*fa, *fb;
+	char		 was[32], now[32];
+	size_t		 i;
+
+	for (i = 0; i < NSETTINGS; i++) {
+		fa = (const char *)a + settings[i].offset;
+		fb = (const char *)b + settings[i].offset;
+		if (settings[i].kind != NUMBER) {
+			if (strcmp(fa, fb) != 0)
+				fn(settings[i].name, fa, fb, arg);
+			continue;
+		}
+		if (*(const unsigned *)(const void *)fa ==
+		    *(const unsigned *)(const void *)fb)
+			continue;
+		snprintf(was, sizeof(was), "%u", *(const unsigned *)(const void *)fa);
+		snprintf(now, sizeof(now), "%u", *(const unsigned *)(const void *)fb);
+		fn(settings[i].name, was, now, arg);
+	}
 }

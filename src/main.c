@@ -16,7 +16,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,18 +26,21 @@
 
 #include "child.h"
 #include "config.h"
+#include "daemon.h"
 #include "log.h"
 #include "master.h"
 #include "notify.h"
 #include "room.h"
 #include "shm.h"
+#include "stat.h"
 
 __attribute__((noreturn))
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: chatd [-dinv] [-f file] [-l address] "
-	    "[-p port]\n");
+	    "[-p port]\n"
+	    "       chatd -s [-j] [-f file]\n");
 	exit(2);
 }
 
@@ -122,7 +127,7 @@ listen_on(const struct config *conf)
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
 		fatal("getsockname");
 	format_address((struct sockaddr *)&ss, where, sizeof(where));
-	log_info("listening on %s", where);
+	log_notice("listening on %s", where);
 	return fd;
 }
 
@@ -185,7 +190,7 @@ inherited_listener(int n)
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
 		fatal("getsockname");
 	format_address((struct sockaddr *)&ss, where, sizeof(where));
-	log_info("listening on %s", where);
+	log_notice("listening on %s", where);
 	return fd;
 }
 
@@ -240,18 +245,80 @@ inetd_main(const struct config *conf, int nlisten)
 	if (doorbells_init(conf->segment_name, 0) == -1 ||
 	    shm_attach(conf, SHM_INETD) == -1)
 		exit(1);
+	log_share_level(&shm->log_level);
 	child_buffers_init(conf);
 	child_inetd(conf, fd);
+}
+
+/* The command line, which wins over the file, also at each SIGHUP. */
+static const char	*conffile = CONFIG_DEFAULT_PATH;
+static const char	*address, *port;
+static int		 explicit_file, verbose;
+
+/* Reads the file over the defaults, then the command line over it. */
+static int
+load_config(struct config *conf)
+{
+	config_defaults(conf);
+	if (config_load(conf, conffile, explicit_file) == -1)
+		return -1;	/* config_load said what and where */
+	if (address != NULL) {
+		if (strlen(address) >= sizeof(conf->listen_address)) {
+			log_plain("chatd: -l %s: address too long", address);
+			return -1;
+		}
+		strcpy(conf->listen_address, address);
+	}
+	if (port != NULL && config_parse_port(port, &conf->port) == -1) {
+		log_plain("chatd: -p %s: not a port number (0-65535)", port);
+		return -1;
+	}
+	if (verbose)
+		strcpy(conf->log_level, "debug");
+	return 0;
+}
+
+/* Daemons chdir to /: a relative -f would not be found at SIGHUP. */
+static void
+absolute_conffile(void)
+{
+	static char	 path[PATH_MAX];
+
+	if (conffile[0] == '/')
+		return;
+	if (realpath(conffile, path) == NULL) {
+		fprintf(stderr, "chatd: cannot find %s: %s\n", conffile,
+		    strerror(errno));
+		exit(1);
+	}
+	conffile = path;
+}
+
+/*
+ * Until the master's signalfd is set up, the signals it handles wait
+ * (blocked) instead of killing it before it can remove its segment.
+ */
+static void
+block_signals(void)
+{
+	sigset_t	 mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
+		fatal("sigprocmask");
 }
 
 int
 main(int argc, char *argv[])
 {
 	struct config	 conf;
-	const char	*conffile = CONFIG_DEFAULT_PATH;
-	const char	*address = NULL, *port = NULL;
-	int		 ch, debug = 0, noaction = 0, verbose = 0, inetd = 0;
-	int		 explicit_file = 0, fd, nlisten;
+	int		 ch, debug = 0, noaction = 0, inetd = 0;
+	int		 status = 0, json = 0, fd, nlisten;
 
 	/* whatever the caller left open but systemd's sockets is not ours
 	 * to pass to children */
@@ -259,7 +326,7 @@ main(int argc, char *argv[])
 	if (close_range(3 + (unsigned)nlisten, ~0U, 0) == -1)
 		fatal("close_range");
 	config_defaults(&conf);
-	while ((ch = getopt(argc, argv, "df:hil:np:v")) != -1) {
+	while ((ch = getopt(argc, argv, "df:hijl:np:sv")) != -1) {
 		switch (ch) {
 		case 'd':
 			debug = 1;
@@ -271,6 +338,9 @@ main(int argc, char *argv[])
 		case 'i':
 			inetd = 1;
 			break;
+		case 'j':
+			json = 1;
+			break;
 		case 'l':
 			address = optarg;
 			break;
@@ -280,6 +350,9 @@ main(int argc, char *argv[])
 		case 'p':
 			port = optarg;
 			break;
+		case 's':
+			status = 1;
+			break;
 		case 'v':
 			verbose = 1;
 			break;
@@ -287,24 +360,21 @@ main(int argc, char *argv[])
 			usage();
 		}
 	}
-	if (optind != argc)
+	if (optind != argc || (json && !status))
 		usage();
-	(void)debug;		/* no daemonizing yet: always in front */
-	if (config_load(&conf, conffile, explicit_file) == -1)
-		exit(1);	/* config_load said what and where */
-	if (address != NULL) {
-		if (strlen(address) >= sizeof(conf.listen_address)) {
-			fprintf(stderr, "chatd: -l %s: address too long\n",
-			    address);
-			exit(2);
-		}
-		strcpy(conf.listen_address, address);
+	if (address != NULL && strlen(address) >= sizeof(conf.listen_address)) {
+		fprintf(stderr, "chatd: -l %s: address too long\n", address);
+		exit(2);
 	}
 	if (port != NULL && config_parse_port(port, &conf.port) == -1) {
 		fprintf(stderr, "chatd: -p %s: not a port number (0-65535)\n",
 		    port);
 		exit(2);
 	}
+	if (load_config(&conf) == -1)
+		exit(1);
+	if (status)
+		exit(stat_print(&conf, json));
 	if (noaction) {
 		struct addrinfo *res;
 
@@ -314,12 +384,22 @@ main(int argc, char *argv[])
 		fprintf(stderr, "configuration OK\n");
 		exit(0);
 	}
-	log_init(verbose);
+	log_init(debug, log_facility_value(conf.syslog_facility),
+	    log_level_value(conf.log_level));
 	if (inetd)
 		inetd_main(&conf, nlisten);
+	if (!debug)
+		absolute_conffile();
+	block_signals();
 
 	if (raise_fd_limit() == -1)
 		exit(1);
+	if (!debug)
+		daemon_start();
+	if (conf.pid_file[0] != '\0' && pidfile_create(conf.pid_file) == -1)
+		exit(1);
+	if (atexit(pidfile_remove) != 0)
+		fatalx("atexit");
 	fd = nlisten > 0 ? inherited_listener(nlisten) : listen_on(&conf);
 	if (fd == -1)
 		exit(1);
@@ -329,6 +409,8 @@ main(int argc, char *argv[])
 		exit(1);
 	if (atexit(shm_remove) != 0)
 		fatalx("atexit");
+	log_share_level(&shm->log_level);
 	child_buffers_init(&conf);
-	exit(master_run(&conf, fd));
+	daemon_ready();
+	exit(master_run(&conf, fd, load_config));
 }

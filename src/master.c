@@ -26,6 +26,18 @@
  *   before forking again, longer each time (Postfix's throttle), instead
  *   of forking in a loop.
  * - Signals come through a signalfd: no work in a signal handler.
+ *   SIGTERM and SIGINT stop (every client is told), SIGUSR1 logs the
+ *   state, SIGHUP reads the configuration file again.
+ * - Reloading: the master applies what it alone uses (MaxClients up to
+ *   the segment's slots, MinSpare, MaxSpare) at once.  A child's copy of
+ *   the configuration was fixed when it was forked, so when something a
+ *   child uses changed (Motd, MaxConnectionsPerChild) the master sends
+ *   the children SIGHUP: an idle one exits, a busy one exits when its
+ *   session ends, and the pool is refilled with children forked from the
+ *   new configuration.  No session is cut short.  LogLevel lives in the
+ *   segment header, so every process follows it at once.  Settings that
+ *   sized the segment or the socket need a restart: the master keeps
+ *   their old values and logs that.
  */
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -43,6 +55,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "daemon.h"
 #include "log.h"
 #include "master.h"
 #include "notify.h"
@@ -63,6 +76,7 @@ struct child {
 };
 
 static struct config	*conf;
+static int		(*load_config)(struct config *);
 static struct child	*children;
 static int		*free_index;
 static int		 nfree, table_size;
@@ -134,6 +148,7 @@ fork_child(void)
 		close(timerfd);
 		close(handoff[0]);
 		close(alive[1]);
+		pidfile_forget();
 		f.handoff = handoff[1];
 		f.master_alive = alive[0];
 		f.janitor = janitor;
@@ -345,7 +360,8 @@ child_died(struct child *c, int status)
 	switch (c->state) {
 	case CHILD_STARTING:
 		starting--;
-		if (stopping)
+		/* exit 0: told to go (SIGHUP, SIGTERM) before it said READY */
+		if (stopping || (WIFEXITED(status) && WEXITSTATUS(status) == 0))
 			break;
 		startup_failures++;
 		backoff = startup_failures < 6 ? 1 << startup_failures :
@@ -413,7 +429,7 @@ begin_stop(const char *why)
 
 	if (stopping)
 		return;
-	log_info("%s: shutting down", why);
+	log_notice("%s: shutting down", why);
 	notify_systemd("STOPPING=1");
 	stopping = 1;
 	update_accepting();
@@ -422,6 +438,108 @@ begin_stop(const char *why)
 		say_and_close(fd, "Server is shutting down\n");
 	close(listen_fd);
 	signal_children(SIGTERM);
+}
+
+/* Only what the master alone uses, or what new children get by fork. */
+static const char *const runtime_settings[] = {
+	"MaxClients", "MinSpare", "MaxSpare", "MaxConnectionsPerChild",
+	"Motd", "LogLevel"
+};
+
+static int
+changes_at_run_time(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(runtime_settings) / sizeof(runtime_settings[0]);
+	    i++)
+		if (strcmp(name, runtime_settings[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+log_change(const char *name, const char *was, const char *now, void *arg)
+{
+	(void)arg;
+	if (changes_at_run_time(name))
+		log_notice("SIGHUP: %s changed from \"%s\" to \"%s\"", name,
+		    was, now);
+	else
+		log_warnx("SIGHUP: %s changed from \"%s\" to \"%s\": that "
+		    "needs a restart, keeping \"%s\"", name, was, now, was);
+}
+
+static void
+reload(void)
+{
+	struct config	 next;
+	int		 refork;
+
+	log_notice("SIGHUP: reading the configuration again");
+	if (load_config(&next) == -1) {
+		log_warnx("SIGHUP: the configuration has errors (above); "
+		    "keeping the current settings");
+		return;
+	}
+	config_changes(conf, &next, log_change, NULL);
+	if (strcmp(conf->motd, next.motd) == 0 &&
+	    strcmp(conf->motd_text, next.motd_text) != 0)
+		log_notice("SIGHUP: the Motd file %s changed", next.motd + 1);
+	if (next.max_clients > shm->max_clients) {
+		log_warnx("SIGHUP: MaxClients %u is more than the %u slots "
+		    "of the segment: %u until a restart", next.max_clients,
+		    shm->max_clients, shm->max_clients);
+		next.max_clients = shm->max_clients;
+	}
+	refork = strcmp(conf->motd_text, next.motd_text) != 0 ||
+	    conf->max_connections_per_child != next.max_connections_per_child;
+	conf->max_clients = next.max_clients;
+	conf->min_spare = next.min_spare;
+	conf->max_spare = next.max_spare;
+	conf->max_connections_per_child = next.max_connections_per_child;
+	strcpy(conf->motd, next.motd);
+	strcpy(conf->motd_text, next.motd_text);
+	strcpy(conf->log_level, next.log_level);
+	log_set_level(log_level_value(next.log_level));
+	if (refork) {
+		log_notice("SIGHUP: replacing the children, each when its "
+		    "session ends");
+		signal_children(SIGHUP);
+	}
+	update_accepting();
+}
+
+/* SIGUSR1: a picture of the server, read without taking a lock. */
+static void
+report(void)
+{
+	uint32_t	 i, sessions = 0, dead = 0, rooms = 0;
+	uint32_t	 state;
+
+	for (i = 0; i < shm->max_clients; i++) {
+		state = atomic_load(&shm_slot((int)i)->state);
+		if (state == SLOT_ACTIVE)
+			sessions++;
+		else if (state == SLOT_DEAD)
+			dead++;
+	}
+	for (i = 0; i < shm->max_rooms; i++)
+		if (atomic_load(&shm_room((int)i)->members) > 0)
+			rooms++;
+	log_notice("SIGUSR1: %u sessions (MaxClients %u, %u slots), %u "
+	    "slots awaiting the janitor, %u rooms in use (of %u)", sessions,
+	    conf->max_clients, shm->max_clients, dead, rooms, shm->max_rooms);
+	log_notice("SIGUSR1: children: %d idle, %d busy, %d starting, "
+	    "%d connections handed over not yet taken (MinSpare %u, "
+	    "MaxSpare %u)", idle, busy, starting, inflight, conf->min_spare,
+	    conf->max_spare);
+	log_notice("SIGUSR1: since start: %llu connections, %llu lines, "
+	    "%llu repairs, %llu janitor frees",
+	    (unsigned long long)atomic_load(&shm->connections),
+	    (unsigned long long)atomic_load(&shm->lines),
+	    (unsigned long long)atomic_load(&shm->repairs),
+	    (unsigned long long)atomic_load(&shm->janitor_frees));
 }
 
 static void
@@ -441,7 +559,11 @@ handle_signals(void)
 			begin_stop("SIGINT");
 			break;
 		case SIGHUP:
-			log_info("SIGHUP: reloading is not supported yet");
+			if (!stopping)
+				reload();
+			break;
+		case SIGUSR1:
+			report();
 			break;
 		}
 	}
@@ -470,8 +592,9 @@ setup(void)
 	sigset_t		 mask;
 	int			 i;
 
-	table_size = (int)(conf->max_clients + conf->max_spare +
-	    conf->min_spare) + 16;
+	/* room for the most a SIGHUP can ask for: the segment's slots and
+	 * the largest pools */
+	table_size = (int)shm->max_clients + 2 * 1000 + 16;
 	if ((children = calloc((size_t)table_size, sizeof(*children))) ==
 	    NULL || (free_index = calloc((size_t)table_size, sizeof(int))) ==
 	    NULL)
@@ -484,6 +607,7 @@ setup(void)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
 		fatal("sigprocmask");
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
@@ -514,12 +638,13 @@ setup(void)
 }
 
 int
-master_run(struct config *c, int fd)
+master_run(struct config *c, int fd, int (*load)(struct config *))
 {
 	struct epoll_event	 events[8];
 	int			 n, i, ticked, ready = 0;
 
 	conf = c;
+	load_config = load;
 	listen_fd = fd;
 	setup();
 	maintain_pool(0);
@@ -556,6 +681,6 @@ master_run(struct config *c, int fd)
 		}
 		maintain_pool(ticked);
 	}
-	log_info("all children have exited");
+	log_notice("all children have exited");
 	return 0;
 }

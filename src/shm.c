@@ -76,15 +76,19 @@ shm_entry(int room, uint64_t seq)
 	    i * shm->entry_size);
 }
 
-/* Field 22 of /proc/PID/stat: start time in clock ticks since boot. */
-uint64_t
-process_start_time(int pid)
+/*
+ * Fields 3 (state) and 22 (start time in clock ticks since boot) of
+ * /proc/PID/stat; 0 if it cannot be read.
+ */
+static uint64_t
+process_stat(int pid, char *state)
 {
 	char			 path[64], buf[1024], *p;
 	FILE			*fp;
 	unsigned long long	 start = 0;
 	int			 field;
 
+	*state = '?';
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	if ((fp = fopen(path, "r")) == NULL)
 		return 0;
@@ -94,8 +98,9 @@ process_start_time(int pid)
 	}
 	fclose(fp);
 	/* the command name may hold spaces: count from its closing ')' */
-	if ((p = strrchr(buf, ')')) == NULL)
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ')
 		return 0;
+	*state = p[2];
 	for (field = 2; field < 22 && p != NULL; field++)
 		p = strchr(p + 1, ' ');
 	if (p == NULL || sscanf(p + 1, "%llu", &start) != 1)
@@ -103,17 +108,32 @@ process_start_time(int pid)
 	return start;
 }
 
-/* A start time we cannot read (hidepid, a race with its death): alive. */
+uint64_t
+process_start_time(int pid)
+{
+	char	 state;
+
+	return process_stat(pid, &state);
+}
+
+/*
+ * A zombie is dead, even if its parent (a daemon's: init, or a
+ * container's first process) has not reaped it yet.  A start time we
+ * cannot read (hidepid, a race with its death) is taken as alive.
+ */
 int
 shm_owner_alive(int32_t pid, uint64_t start)
 {
 	uint64_t	 now;
+	char		 state;
 
 	if (pid <= 0)
 		return 0;
 	if (kill(pid, 0) == -1 && errno == ESRCH)
 		return 0;
-	now = process_start_time(pid);
+	now = process_stat(pid, &state);
+	if (state == 'Z')
+		return 0;
 	return now == 0 || now == start;
 }
 

@@ -592,8 +592,11 @@ _client_closed() {
 		CLIENT_INODE[$alias]=$inode
 	fi
 	# awk, not a bash loop: after a benchmark the table holds thousands
-	# of TIME-WAIT lines, and bash took seconds to read them at each poll
-	awk -v inode="$inode" '$4 == "08" && $10 == inode { found = 1; exit }
+	# of TIME-WAIT lines, and bash took seconds to read them at each poll.
+	# Closed only once nc has also read what came before the FIN (the
+	# rx_queue half of field 5 is empty): a slow nc may not have yet.
+	awk -v inode="$inode" '$4 == "08" && $10 == inode &&
+	    $5 ~ /:0+$/ { found = 1; exit }
 	    END { exit !found }' /proc/net/tcp
 }
 
