@@ -211,8 +211,12 @@ print_table(const struct snapshot *s)
 	const char		*sep;
 
 	format_time(s->started, when, sizeof(when));
-	printf("chatd pid %d, segment %s, running since %s\n", s->pid,
-	    s->segment, when);
+	if (s->pid > 0)
+		printf("chatd pid %d, segment %s, running since %s\n",
+		    s->pid, s->segment, when);
+	else
+		printf("no chatd master, segment %s: chatd -i sessions only\n",
+		    s->segment);
 	printf("%u users (of %u slots), %u rooms (of %u)\n\n", s->nusers,
 	    h->max_clients, s->nrooms, h->max_rooms);
 
@@ -310,6 +314,23 @@ print_json(const struct snapshot *s)
 	printf("]}\n");
 }
 
+/* Live sessions of chatd -i, which no master owns. */
+static unsigned
+inetd_sessions(const struct shm_header *h)
+{
+	const struct client_slot	*slots;
+	uint32_t			 i;
+	unsigned			 n = 0;
+
+	slots = (const void *)((const char *)h + h->off_slots);
+	for (i = 0; i < h->max_clients; i++)
+		if (atomic_load(&slots[i].state) == SLOT_ACTIVE &&
+		    (slots[i].flags & SLOT_UNWATCHED) &&
+		    shm_slot_alive(&slots[i]))
+			n++;
+	return n;
+}
+
 int
 stat_print(const struct config *conf, int json)
 {
@@ -322,12 +343,15 @@ stat_print(const struct config *conf, int json)
 	if ((s.h = attach(conf->segment_name, &size)) == NULL)
 		return 1;
 	s.pid = atomic_load(&s.h->owner_pid);
-	if (!shm_owner_alive(s.pid, s.h->owner_start)) {
+	if (shm_owner_alive(s.pid, s.h->owner_start))
+		s.started = start_time(s.h->owner_start);
+	else if (inetd_sessions(s.h) > 0)
+		s.pid = 0;	/* no master, but chatd -i sessions: report */
+	else {
 		fprintf(stderr, "chatd: no server is running: segment %s was "
 		    "left by pid %d, which is gone\n", s.segment, s.pid);
 		goto out;
 	}
-	s.started = start_time(s.h->owner_start);
 	if (take(&s) == -1)
 		goto out;
 	if (json)

@@ -304,3 +304,17 @@ open_on() {
 		-e "Command 'man " -e '^$' || true)
 	[[ -z $problems ]] || _fail "systemd-analyze verify says:" "$problems"
 }
+
+@test "chatd -s reports chatd -i sessions when no master runs" {
+	segment_only
+	accept_yes
+	open_on "$ACCEPT_PORT" alice
+	run "$CHATD" -s -f "$SERVER_CONF"
+	assert_status 0
+	assert_output_contains "no chatd master, segment $SERVER_SEGMENT: chatd -i sessions only"
+	assert_output_contains "$(client_name alice)"
+	run "$CHATD" -s -j -f "$SERVER_CONF"
+	assert_status 0
+	assert_output_contains "\"pid\":0,"
+	assert_output_contains "{\"name\":\"$(client_name alice)\",\"room\":\"main\""
+}
