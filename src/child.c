@@ -316,10 +316,13 @@ slot_release(int slot)
 	struct client_slot	*s = shm_slot(slot);
 	int			 room = s->room;
 
+	/* told first, then unlinked: a janitor killed in between leaves the
+	 * slot in its room, and the next sweep tells again (twice rather
+	 * than never) */
 	if (room >= 0) {
-		room_remove_member(room, slot);
-		if (shm_room(room)->members > 0)
+		if (shm_room(room)->members > 1)
 			post_line(room, s->session, 0, s->name, " left");
+		room_remove_member(room, slot);
 	}
 	name_remove(slot);
 	s->name[0] = '\0';
@@ -420,9 +423,10 @@ session_join(struct session *s, const char *name)
 		out_printf("Too many rooms, try again later");
 		return;
 	}
-	room_remove_member(old, s->slot);
-	if (shm_room(old)->members > 0)
+	/* as in slot_release: a death between the two still tells */
+	if (shm_room(old)->members > 1)
 		post_line(old, s->id, 0, s->name, " left");
+	room_remove_member(old, s->slot);
 	if (room == -1)
 		room = room_create(name);
 	enter_room(room);
