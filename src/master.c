@@ -45,6 +45,7 @@
 #include "child.h"
 #include "log.h"
 #include "master.h"
+#include "room.h"
 #include "shm.h"
 
 enum tag { TAG_LISTEN, TAG_CHILDREN, TAG_SIGNAL, TAG_TIMER };
@@ -330,6 +331,25 @@ mark_dead(pid_t pid)
 		log_warn("cannot ring the janitor");
 }
 
+/*
+ * A child killed after publishing lines but before ringing their
+ * doorbells (rung after the unlock) would leave their readers asleep
+ * over them: every doorbell once, on each death of a child that was past
+ * start-up.  A needless wake-up costs a reader one look at its room's
+ * head, and the master touches no shared state doing it.
+ */
+static void
+wake_readers(void)
+{
+	uint64_t	 one = 1;
+	int		 i;
+
+	for (i = 0; i < ROOM_DOORBELLS; i++)
+		if (write(room_doorbells[i], &one, sizeof(one)) == -1 &&
+		    errno != EAGAIN)
+			log_warn("cannot ring doorbell %d", i);
+}
+
 static void
 child_died(struct child *c, int status)
 {
@@ -368,6 +388,8 @@ child_died(struct child *c, int status)
 		break;
 	}
 	mark_dead(c->pid);
+	if (c->state != CHILD_STARTING)
+		wake_readers();
 	c->state = CHILD_NONE;
 	c->pid = 0;
 	free_index[nfree++] = (int)(c - children);
