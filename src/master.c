@@ -20,6 +20,8 @@
  *   a child dies it marks that child's client slot dead with one atomic
  *   compare-and-swap and rings the janitor eventfd; an idle child frees
  *   the slot under the lock (or the next child that takes the lock).
+ *   It also rings every room doorbell once, for lines the dead child
+ *   published but did not live to ring (wake_readers).
  * - Children hold the read end of a pipe whose write end only the master
  *   has: when the master dies they finish their sessions and exit.
  * - A child that dies before it was ever ready makes the master wait
