@@ -53,6 +53,7 @@ void	rooms_rebuild(void);
 void	room_post(int room, uint64_t from, uint32_t flags,
 	    const struct iovec *, int);
 void	room_ring(int room);
+void	doorbells_ring_all(void);	/* after a death: wake everyone */
 
 /*
  * Copies whole lines from the room's ring, from *cursor up to the head,

@@ -326,10 +326,13 @@ slot_release(int slot)
 	struct client_slot	*s = shm_slot(slot);
 	int			 room = s->room;
 
+	/* told first, then unlinked: a janitor killed in between leaves the
+	 * slot in its room, and the next sweep tells again (twice rather
+	 * than never) */
 	if (room >= 0) {
-		room_remove_member(room, slot);
-		if (shm_room(room)->members > 0)
+		if (shm_room(room)->members > 1)
 			post_line(room, s->session, 0, s->name, " left");
+		room_remove_member(room, slot);
 	}
 	name_remove(slot);
 	s->name[0] = '\0';
@@ -382,7 +385,7 @@ static void
 check_unwatched(void)
 {
 	struct client_slot	*s;
-	uint32_t		 i, expect;
+	uint32_t		 i, expect, dead = 0;
 	int64_t			 now;
 
 	if (shm->unwatched == 0)
@@ -397,9 +400,15 @@ check_unwatched(void)
 		if ((s->flags & SLOT_UNWATCHED) && atomic_load(&s->state) ==
 		    SLOT_ACTIVE && !shm_slot_alive(s) &&
 		    atomic_compare_exchange_strong(&s->state, &expect,
-		    SLOT_DEAD))
+		    SLOT_DEAD)) {
 			atomic_fetch_add(&shm->dead_pending, 1);
+			dead++;
+		}
 	}
+	/* as the master does for its children: it may have died between
+	 * posting lines and ringing for them */
+	if (dead > 0)
+		doorbells_ring_all();
 }
 
 void
@@ -474,9 +483,10 @@ session_join(struct session *s, const char *name)
 		out_printf("Too many rooms, try again later");
 		return;
 	}
-	room_remove_member(old, s->slot);
-	if (shm_room(old)->members > 0)
+	/* as in slot_release: a death between the two still tells */
+	if (shm_room(old)->members > 1)
 		post_line(old, s->id, 0, s->name, " left");
+	room_remove_member(old, s->slot);
 	if (room == -1)
 		room = room_create(name);
 	enter_room(room);

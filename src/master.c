@@ -20,6 +20,8 @@
  *   a child dies it marks that child's client slot dead with one atomic
  *   compare-and-swap and rings the janitor eventfd; an idle child frees
  *   the slot under the lock (or the next child that takes the lock).
+ *   It also rings every room doorbell once, for lines the dead child
+ *   published but did not live to ring (wake_readers).
  * - Children hold the read end of a pipe whose write end only the master
  *   has: when the master dies they finish their sessions and exit.
  * - A child that dies before it was ever ready makes the master wait
@@ -59,6 +61,7 @@
 #include "log.h"
 #include "master.h"
 #include "notify.h"
+#include "room.h"
 #include "shm.h"
 
 enum tag { TAG_LISTEN, TAG_CHILDREN, TAG_SIGNAL, TAG_TIMER };
@@ -346,6 +349,19 @@ mark_dead(pid_t pid)
 		log_warn("cannot ring the janitor");
 }
 
+/*
+ * A child killed after publishing lines but before ringing their
+ * doorbells (rung after the unlock) would leave their readers asleep
+ * over them: every doorbell once, on each death of a child that was past
+ * start-up.  A needless wake-up costs a reader one look at its room's
+ * head, and the master touches no shared state doing it.
+ */
+static void
+wake_readers(void)
+{
+	doorbells_ring_all();
+}
+
 static void
 child_died(struct child *c, int status)
 {
@@ -385,6 +401,8 @@ child_died(struct child *c, int status)
 		break;
 	}
 	mark_dead(c->pid);
+	if (c->state != CHILD_STARTING)
+		wake_readers();
 	c->state = CHILD_NONE;
 	c->pid = 0;
 	free_index[nfree++] = (int)(c - children);

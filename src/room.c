@@ -223,16 +223,13 @@ rooms_rebuild(void)
 	}
 }
 
-void
-room_ring(int room)
+/* One byte; a full doorbell is emptied first (see the top of this file). */
+static void
+bell_ring(int i)
 {
-	struct room	*r = shm_room(room);
-	char		 sink[4096];
-	int		 bell;
+	char	 sink[4096];
+	int	 bell = room_doorbell(i);
 
-	if (atomic_load(&r->armed) == 0 || atomic_exchange(&r->armed, 0) == 0)
-		return;
-	bell = room_doorbell(room);
 	if (write(bell, "", 1) == 1)
 		return;
 	if (errno == EAGAIN) {
@@ -241,7 +238,30 @@ room_ring(int room)
 		if (write(bell, "", 1) == 1)
 			return;
 	}
-	log_warn("cannot ring the doorbell of room %d", room);
+	log_warn("cannot ring doorbell %s/%d", bell_dir, i % ROOM_DOORBELLS);
+}
+
+void
+room_ring(int room)
+{
+	struct room	*r = shm_room(room);
+
+	if (atomic_load(&r->armed) == 0 || atomic_exchange(&r->armed, 0) == 0)
+		return;
+	bell_ring(room);
+}
+
+/*
+ * Every doorbell once, armed or not: a process that died between
+ * publishing lines and ringing for them left readers asleep over them.
+ */
+void
+doorbells_ring_all(void)
+{
+	int	 i;
+
+	for (i = 0; i < ROOM_DOORBELLS; i++)
+		bell_ring(i);
 }
 
 void

@@ -57,6 +57,7 @@ struct client {
 	int	 port;			/* our local port */
 	pid_t	 pid;			/* the child serving it, from the log */
 	int	 killed;		/* its child was killed: EOF expected */
+	int	 in_place;		/* and it had not moved or renamed */
 	char	*buf;
 	size_t	 len;
 };
@@ -73,6 +74,7 @@ static struct {
 	unsigned long	 checks, log_global, log_room, reconnects;
 } n;
 static double		 started;
+static char		 awaited[128];	/* what an expect("") waits for */
 
 static double
 now(void)
@@ -202,21 +204,30 @@ expect(struct client *c, const char *prefix, int exact, char *line,
     size_t size)
 {
 	double	 end = now() + DEADLINE;
-	char	 own[1024];
+	char	 own[1024], skipped[2048] = "";
+	size_t	 k;
 
 	if (line == NULL) {
 		line = own;
 		size = sizeof(own);
 	}
 	for (;;) {
-		while (take_line(c, line, size))
+		while (take_line(c, line, size)) {
 			if (exact ? strcmp(line, prefix) == 0 :
 			    strncmp(line, prefix, strlen(prefix)) == 0)
 				return;
+			k = strlen(skipped);	/* the last lines, to tell */
+			if (k > sizeof(skipped) / 2)
+				memmove(skipped, skipped + k / 2, k - k / 2 + 1);
+			k = strlen(skipped);
+			snprintf(skipped + k, sizeof(skipped) - k,
+			    "\n  | %.200s", line);
+		}
 		if (now() > end)
 			fail("%s (%s) did not get \"%s\" within %.0f s: a "
-			    "deadlock?", c->name, room_name(c->room), prefix,
-			    DEADLINE);
+			    "deadlock?  It got meanwhile:%s", c->name,
+			    room_name(c->room), prefix[0] != '\0' ? prefix :
+			    awaited, DEADLINE, skipped);
 		if (fill(c, 50) == -1)
 			fail("%s (%s) was disconnected waiting for \"%s\", "
 			    "though its child was not killed", c->name,
@@ -275,6 +286,7 @@ open_client(struct client *c, const char *name, int room)
 	c->port = ntohs(sin.sin_port);
 	c->pid = 0;
 	c->killed = 0;
+	c->in_place = 0;
 	c->len = 0;
 	c->room = 0;
 	snprintf(c->name, sizeof(c->name), "(new)");
@@ -469,7 +481,7 @@ kill_parked(const char *lock)
 	struct client	*c = &clients[random() % CLIENTS];
 	char		 path[512];
 	double		 end = now() + DEADLINE;
-	int		 fd;
+	int		 fd, i;
 
 	if (c->killed)
 		return;
@@ -490,6 +502,9 @@ kill_parked(const char *lock)
 		nap_us(1000);
 	}
 	kill_child(parked);
+	for (i = 0; i < CLIENTS; i++)
+		if (clients[i].pid == parked)
+			clients[i].in_place = 1;
 	if (strcmp(lock, "global") == 0)
 		n.global++;
 	else
@@ -556,6 +571,45 @@ kill_idle(void)
 	n.idle++;
 }
 
+/*
+ * The room of a session killed where it stood is told "NAME left" (a
+ * session killed mid-burst may have moved or renamed first: not those),
+ * in any order when several died there.
+ */
+static void
+check_left(int room)
+{
+	struct client	*survivor = NULL;
+	char		 line[256];
+	int		 i, told[CLIENTS] = { 0 }, waiting = 0;
+
+	for (i = 0; i < CLIENTS; i++)
+		if (!clients[i].killed && clients[i].room == room)
+			survivor = &clients[i];
+	if (survivor == NULL)
+		return;			/* nobody left to tell */
+	for (i = 0; i < CLIENTS; i++)
+		if (clients[i].killed && clients[i].in_place &&
+		    clients[i].room == room)
+			waiting++;
+	while (waiting > 0) {
+		snprintf(awaited, sizeof(awaited), "%d more NAME left lines",
+		    waiting);
+		expect(survivor, "", 0, line, sizeof(line));
+		for (i = 0; i < CLIENTS; i++)
+			if (clients[i].killed && clients[i].in_place &&
+			    clients[i].room == room && !told[i] &&
+			    strncmp(line, clients[i].name,
+			    strlen(clients[i].name)) == 0 &&
+			    strcmp(line + strlen(clients[i].name),
+			    " left") == 0) {
+				told[i] = 1;
+				waiting--;
+				n.checks++;
+			}
+	}
+}
+
 /* The killed sessions: their clients see EOF; new ones take their place. */
 static void
 replace_dead(void)
@@ -563,14 +617,14 @@ replace_dead(void)
 	struct client	*c;
 	char		 name[NAME_SIZE];
 	double		 end;
-	int		 i, r, room;
+	int		 i, room;
 
 	for (i = 0; i < CLIENTS; i++) {
 		c = &clients[i];
 		if (!c->killed)
 			continue;
 		end = now() + DEADLINE;
-		while ((r = fill(c, 50)) != -1) {
+		while (fill(c, 50) != -1) {
 			c->len = 0;
 			if (now() > end)
 				fail("%s's child was killed but its connection "
@@ -578,6 +632,14 @@ replace_dead(void)
 		}
 		close(c->fd);
 		c->fd = -1;
+	}
+	/* all told before anyone new comes in, who would not be told */
+	for (i = 0; i < ROOMS; i++)
+		check_left(i);
+	for (i = 0; i < CLIENTS; i++) {
+		c = &clients[i];
+		if (!c->killed)
+			continue;
 		snprintf(name, sizeof(name), "%s", c->name);
 		room = c->room;
 		open_client(c, name, room);
