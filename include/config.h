@@ -15,6 +15,13 @@ struct config {
 	unsigned	ring_size;
 	unsigned	max_line_length;
 	char		segment_name[256];
+	unsigned	send_timeout;		/* s; 0: none */
+	unsigned	idle_timeout;		/* s; 0: none */
+	unsigned	max_lines_per_second;	/* 0: no limit */
+	unsigned	line_burst;
+	unsigned	max_clients_per_ip;	/* 0: no limit */
+	char		user[64];		/* started as root: become */
+	char		group[64];
 };
 
 void	config_defaults(struct config *);

@@ -17,6 +17,8 @@ struct handoff_msg {
 	int	type;
 	int	index;		/* the child's place in the master's table */
 	int	pid;
+	int	conn;		/* CONNECTION, BUSY: its MaxClientsPerIP
+				   ticket, -1 if none */
 };
 
 int	master_run(struct config *, int listen_fd);

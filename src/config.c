@@ -40,6 +40,13 @@ static const struct setting settings[] = {
 	NUM("RingSize", ring_size, 16, 65536),
 	NUM("MaxLineLength", max_line_length, 16, 4096),
 	STR("SegmentName", segment_name),
+	NUM("SendTimeout", send_timeout, 0, 86400),
+	NUM("IdleTimeout", idle_timeout, 0, 604800),
+	NUM("MaxLinesPerSecond", max_lines_per_second, 0, 1000000),
+	NUM("LineBurst", line_burst, 1, 1000000),
+	NUM("MaxClientsPerIP", max_clients_per_ip, 0, 50000),
+	STR("User", user),
+	STR("Group", group),
 };
 #define NSETTINGS	(sizeof(settings) / sizeof(settings[0]))
 
@@ -57,6 +64,13 @@ config_defaults(struct config *conf)
 	conf->ring_size = 1024;
 	conf->max_line_length = 400;
 	strcpy(conf->segment_name, "/chatd");
+	conf->send_timeout = 30;
+	conf->idle_timeout = 0;
+	conf->max_lines_per_second = 10;
+	conf->line_burst = 20;
+	conf->max_clients_per_ip = 16;
+	strcpy(conf->user, "nobody");
+	strcpy(conf->group, "nogroup");
 }
 
 static int

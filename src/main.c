@@ -6,6 +6,8 @@
  * master's loop (master.c), which forks the children (child.c).
  */
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -14,7 +16,10 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <netdb.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +31,14 @@
 #include "master.h"
 #include "room.h"
 #include "shm.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CHATD_SANITIZED	1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CHATD_SANITIZED	1
+#endif
+#endif
 
 __attribute__((noreturn))
 static void
@@ -158,10 +171,105 @@ make_doorbells(void)
 	return 0;
 }
 
+/*
+ * Who serves clients.  Started as root, chatd binds, creates the segment
+ * and its doorbells, then becomes User and Group for good before any
+ * child exists; it never serves clients as root.  Started as anyone
+ * else, it stays who it is and User and Group are not used, so anyone
+ * can run a chatd of their own.
+ */
+struct identity {
+	int	 change;	/* started as root */
+	uid_t	 uid;
+	gid_t	 gid;
+};
+
+static int
+identity_resolve(const struct config *conf, struct identity *id)
+{
+	struct passwd	*pw;
+	struct group	*gr;
+
+	memset(id, 0, sizeof(*id));
+	if (getuid() != 0 && geteuid() != 0)
+		return 0;
+	id->change = 1;
+	errno = 0;
+	if ((pw = getpwnam(conf->user)) == NULL) {
+		fprintf(stderr, "chatd: User %s: %s\n", conf->user,
+		    errno != 0 ? strerror(errno) : "no such user");
+		return -1;
+	}
+	if (pw->pw_uid == 0) {
+		fprintf(stderr, "chatd: User %s has uid 0: chatd does not "
+		    "serve clients as root; set User to an unprivileged "
+		    "user\n", conf->user);
+		return -1;
+	}
+	errno = 0;
+	if ((gr = getgrnam(conf->group)) == NULL) {
+		fprintf(stderr, "chatd: Group %s: %s\n", conf->group,
+		    errno != 0 ? strerror(errno) : "no such group");
+		return -1;
+	}
+	if (gr->gr_gid == 0) {
+		fprintf(stderr, "chatd: Group %s has gid 0: chatd does not "
+		    "serve clients with root's group; set Group to an "
+		    "unprivileged group\n", conf->group);
+		return -1;
+	}
+	id->uid = pw->pw_uid;
+	id->gid = gr->gr_gid;
+	return 0;
+}
+
+/*
+ * The segment becomes the new user's (still mode 0600), so that user
+ * can map it and the master can remove it from the sticky /dev/shm.
+ * Then root is given up for good: all three uids and gids, and the
+ * supplementary groups; a process that could still become root is a
+ * fatal error.
+ */
+static void
+identity_assume(const struct config *conf, const struct identity *id)
+{
+	int	 fd;
+
+	if (!id->change)
+		return;
+	if ((fd = shm_open(conf->segment_name, O_RDWR, 0)) == -1)
+		fatal("cannot open segment %s to give it to user %s",
+		    conf->segment_name, conf->user);
+	if (fchown(fd, id->uid, id->gid) == -1)
+		fatal("cannot give segment %s to user %s",
+		    conf->segment_name, conf->user);
+	close(fd);
+	if (setgroups(1, &id->gid) == -1)
+		fatal("cannot set the supplementary groups to %s",
+		    conf->group);
+	if (setresgid(id->gid, id->gid, id->gid) == -1)
+		fatal("cannot change group to %s", conf->group);
+	if (setresuid(id->uid, id->uid, id->uid) == -1)
+		fatal("cannot change user to %s", conf->user);
+	if (setuid(0) != -1 || seteuid(0) != -1 || getuid() != id->uid ||
+	    geteuid() != id->uid || getgid() != id->gid ||
+	    getegid() != id->gid)
+		fatalx("still able to become root after changing to user %s",
+		    conf->user);
+#if defined(CHATD_SANITIZED)
+	/* LeakSanitizer stops the world with ptrace, which a process
+	 * that changed its uids may not do unless it is dumpable */
+	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) == -1)
+		log_warn("prctl PR_SET_DUMPABLE");
+#endif
+	log_info("serving as user %s, group %s", conf->user, conf->group);
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct config	 conf;
+	struct identity	 id;
 	const char	*conffile = CONFIG_DEFAULT_PATH;
 	const char	*address = NULL, *port = NULL;
 	int		 ch, debug = 0, noaction = 0, verbose = 0, inetd = 0;
@@ -217,6 +325,8 @@ main(int argc, char *argv[])
 		    port);
 		exit(2);
 	}
+	if (identity_resolve(&conf, &id) == -1)
+		exit(1);
 	if (noaction) {
 		struct addrinfo *res;
 
@@ -244,5 +354,6 @@ main(int argc, char *argv[])
 	if (make_doorbells() == -1)
 		exit(1);
 	child_buffers_init(&conf);
+	identity_assume(&conf, &id);
 	exit(master_run(&conf, fd));
 }
