@@ -1,0 +1,142 @@
+#!/usr/bin/env bats
+# Load and abuse: connection storms, line floods, clients that do not read
+# or say nothing, too many connections from one address.
+
+load lib/chat
+
+CONNECTIONS=$BATS_TEST_DIRNAME/lib/connections.pl
+
+teardown() {
+	if [[ -n ${FLOOD_PID-} ]]; then
+		kill -s KILL "$FLOOD_PID" 2>/dev/null || true
+		wait "$FLOOD_PID" 2>/dev/null || true
+	fi
+	chat_teardown
+}
+
+# server_log_expect TEXT: the server logs a line containing TEXT.
+server_log_expect() {
+	local end
+	_deadline end
+	until grep -q -F -- "$1" "$SERVER_LOG"; do
+		if ! _before "$end"; then
+			_fail "the server did not log '$1' within $(_timeout_seconds) s; its log ends:" \
+				"$(tail -n 10 "$SERVER_LOG" | sed 's/^/  | /')"
+			return 1
+		fi
+		_nap
+	done
+}
+
+# open_when_allowed ALIAS: connect until the server stops saying "Too many
+# connections from your address" (it learns of a closed one a moment later).
+open_when_allowed() {
+	local end
+	_deadline end
+	while :; do
+		client_connect "$1" || return
+		client_expect_next "$1" "*" || return
+		[[ $CLIENT_LINE != "Too many connections from your address" ]] && break
+		client_close "$1"
+		_before "$end" || _fail "still too many connections after $(_timeout_seconds) s" || return
+		_nap 0.05
+	done
+	_client_greeted "$1"
+}
+
+@test "2,000 connections at once beyond MaxClients are told the server is full, and nothing breaks" {
+	ulimit -n 4096 || skip "cannot raise the open files limit to 4096"
+	server_start "MaxClients 50"
+	run perl "$CONNECTIONS" -p "$PORT" -n 2000 -t 120
+	[[ $output == "served=50 full=1950 per_ip=0 other=0 timeout=0" ]] ||
+		_fail "expected 50 served and 1950 told the server is full, got:" "$output"
+	# every slot and child came back: two clients are alone in main
+	wait_busy_children 0
+	client_open_when_served alice
+	client_open_when_served bob
+	wait_busy_children 2
+	client_send alice "/rooms"
+	client_expect_exact alice "Rooms - main (2)"
+	client_send alice "hello after the storm"
+	client_expect_exact bob "$(client_name alice): hello after the storm"
+}
+
+@test "a client sending 100,000 lines as fast as it can is slowed down while two others chat" {
+	server_start "MaxLinesPerSecond 5" "LineBurst 10"
+	clients_open alice bob flooder
+	start=${EPOCHREALTIME/./}
+	_spawn /dev/null "$BATS_TEST_TMPDIR/clients/flooder.in" /dev/null \
+		perl -e 'print "flood $_\n" for 1 .. 100000'
+	FLOOD_PID=$_SPAWNED
+	client_expect_exact flooder "You are sending too fast, slow down"
+	# slowed down, not stopped: lines past the burst still come
+	client_expect_exact bob "$(client_name flooder): flood 15"
+	client_send alice "hello during the flood"
+	client_expect_exact bob "$(client_name alice): hello during the flood"
+	client_send bob "hello back"
+	client_expect_exact alice "$(client_name bob): hello back"
+	# no more than the burst and the rate since the flood began got through
+	got=$(grep -c -F "$(client_name flooder): flood " "${CLIENT_OUT[bob]}")
+	elapsed=$(( (${EPOCHREALTIME/./} - start) / 1000000 + 1 ))
+	(( got <= 10 + 5 * elapsed )) ||
+		_fail "$got flood lines got through in $elapsed s, more than 10 + 5/s"
+	# and the flooder was told once, not once a line
+	told=$(grep -c -x -F "You are sending too fast, slow down" "${CLIENT_OUT[flooder]}")
+	(( told == 1 )) || _fail "the flooder was told $told times"
+}
+
+@test "a line over the rate is delayed, not lost, and the order is kept" {
+	server_start "MaxLinesPerSecond 20" "LineBurst 2"
+	clients_open alice bob
+	client_send_raw alice 'one\ntwo\nthree\nfour\n'
+	client_expect_exact alice "You are sending too fast, slow down"
+	for word in one two three four; do
+		client_expect_next_exact bob "$(client_name alice): $word"
+	done
+}
+
+@test "a client that reads nothing for SendTimeout seconds is told so and disconnected" {
+	server_start "SendTimeout 2"
+	client_open alice
+	raw_open sleeper
+	sleeper=$(client_name sleeper)
+	client_send_lines alice 20000 "flood $(repeat x 380)"
+	server_log_expect "$sleeper disconnected (not reading)"
+	raw_read_until sleeper '^You are not reading, disconnecting$'
+	# then the connection is closed
+	timeout -k 1 "$CHATD_TEST_TIMEOUT" perl -e '1 while <STDIN>' <&"${CLIENT_FD[sleeper]}"
+	client_send alice "/users"
+	client_expect_exact alice "Users - $(client_name alice)"
+}
+
+@test "a client that sends no line for IdleTimeout seconds is told so and disconnected" {
+	server_start "IdleTimeout 1"
+	client_open alice
+	client_expect_next_exact alice "Idle timeout, disconnecting"
+	client_expect_closed alice
+	server_log_expect "$(client_name alice) disconnected (idle timeout)"
+}
+
+@test "a client that stops mid-line is idle too" {
+	server_start "IdleTimeout 1"
+	client_open alice
+	client_send_raw alice 'half a li'
+	client_expect_next_exact alice "Idle timeout, disconnecting"
+	client_expect_closed alice
+}
+
+@test "a connection over MaxClientsPerIP is told so and closed; other addresses are served" {
+	server_start "MaxClientsPerIP 3"
+	clients_open a b c
+	client_connect d
+	client_expect_next_exact d "Too many connections from your address"
+	client_expect_closed d
+	run perl "$CONNECTIONS" -p "$PORT" -n 5 -s 127.0.0.2
+	[[ $output == "served=3 full=0 per_ip=2 other=0 timeout=0" ]] ||
+		_fail "from 127.0.0.2, expected 3 served and 2 refused, got:" "$output"
+	# a connection that ends gives its place back
+	client_close a
+	open_when_allowed e
+	client_send e "hello"
+	client_expect_exact b "$(client_name e): hello"
+}
