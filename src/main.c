@@ -7,7 +7,6 @@
  */
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -31,14 +30,6 @@
 #include "master.h"
 #include "room.h"
 #include "shm.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define CHATD_SANITIZED	1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define CHATD_SANITIZED	1
-#endif
-#endif
 
 __attribute__((noreturn))
 static void
@@ -256,12 +247,6 @@ identity_assume(const struct config *conf, const struct identity *id)
 	    getegid() != id->gid)
 		fatalx("still able to become root after changing to user %s",
 		    conf->user);
-#if defined(CHATD_SANITIZED)
-	/* LeakSanitizer stops the world with ptrace, which a process
-	 * that changed its uids may not do unless it is dumpable */
-	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) == -1)
-		log_warn("prctl PR_SET_DUMPABLE");
-#endif
 	log_info("serving as user %s, group %s", conf->user, conf->group);
 }
 
