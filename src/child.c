@@ -1001,6 +1001,7 @@ session_loop(void)
 		if (paced_pull(&pacer, now))
 			busy = 1;
 		throttled = 0;
+		throttled_until = 0;	/* a full socket wakes us instead */
 		while (out_pending() == 0 &&
 		    (throttled = line_throttled(now, eof)) == 0 &&
 		    take_line(eof)) {
