@@ -28,6 +28,16 @@ server_log_expect() {
 	done
 }
 
+# server_log_count TEXT N: the server logs N lines containing TEXT.
+server_log_count() {
+	local end
+	_deadline end
+	until (( $(grep -c -F -- "$1" "$SERVER_LOG") >= $2 )); do
+		_before "$end" || _fail "the server did not log '$1' $2 times within $(_timeout_seconds) s" || return
+		_nap
+	done
+}
+
 # open_when_allowed ALIAS: connect until the server stops saying "Too many
 # connections from your address" (it learns of a closed one a moment later).
 open_when_allowed() {
@@ -107,6 +117,23 @@ open_when_allowed() {
 	timeout -k 1 "$CHATD_TEST_TIMEOUT" perl -e '1 while <STDIN>' <&"${CLIENT_FD[sleeper]}"
 	client_send alice "/users"
 	client_expect_exact alice "Users - $(client_name alice)"
+}
+
+@test "a client that reads a byte at a time is disconnected after SendTimeout, others chat on" {
+	server_start "SendTimeout 2"
+	clients_open alice bob
+	# reads one byte every 50 ms: TCP opens no window for that, the
+	# server's writes stall
+	_spawn /dev/null "$BATS_TEST_TMPDIR/trickle.out" /dev/null \
+		perl -MIO::Socket::INET -MTime::HiRes=sleep -e '
+			my $s = IO::Socket::INET->new("127.0.0.1:$ARGV[0]") or die;
+			while (sysread($s, my $c, 1)) { print $c; sleep 0.05 }' "$PORT"
+	FLOOD_PID=$_SPAWNED
+	server_log_count "connected from" 3
+	client_send_lines alice 20000 "flood $(repeat x 380)"
+	server_log_expect "disconnected (not reading)"
+	client_send bob "still here"
+	client_expect_exact alice "$(client_name bob): still here"
 }
 
 @test "a client that sends no line for IdleTimeout seconds is told so and disconnected" {
