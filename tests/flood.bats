@@ -56,7 +56,7 @@ open_when_allowed() {
 
 @test "2,000 connections at once beyond MaxClients are told the server is full, and nothing breaks" {
 	ulimit -n 4096 || skip "cannot raise the open files limit to 4096"
-	server_start "MaxClients 50"
+	server_start "MaxClients 50" "MinSpare 2" "MaxSpare 4"
 	run perl "$CONNECTIONS" -p "$PORT" -n 2000 -t 120
 	[[ $output == "served=50 full=1950 per_ip=0 other=0 timeout=0" ]] ||
 		_fail "expected 50 served and 1950 told the server is full, got:" "$output"
@@ -69,6 +69,14 @@ open_when_allowed() {
 	client_expect_exact alice "Rooms - main (2)"
 	client_send alice "hello after the storm"
 	client_expect_exact bob "$(client_name alice): hello after the storm"
+	# and the pool the storm grew shrinks back near MaxSpare (so the stop
+	# does not end dozens of children at once).  Not exactly to 2 busy +
+	# 4 spare: the master's idle count can stay a few above MaxSpare.
+	end=$(( ${EPOCHREALTIME/./} + 60000000 ))
+	until (( $(server_children | wc -l) <= 12 )); do
+		_before "$end" || _fail "the pool did not shrink back to 12 children:" "$(_describe_children)"
+		_nap 0.2
+	done
 }
 
 @test "a client sending 100,000 lines as fast as it can is slowed down while two others chat" {
