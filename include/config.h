@@ -21,6 +21,14 @@ struct config {
 	char		log_level[16];
 	char		motd[256];		/* a line, or @file */
 	char		motd_text[CONFIG_MOTD_MAX];	/* what clients get */
+	unsigned	send_timeout;		/* s; 0: none */
+	unsigned	idle_timeout;		/* s; 0: none */
+	unsigned	max_lines_per_second;	/* 0: no limit */
+	unsigned	line_burst;
+	unsigned	max_clients_per_ip;	/* 0: no limit */
+	unsigned	trust_loopback;		/* loopback: no such limits */
+	char		user[64];		/* started as root: become */
+	char		group[64];
 };
 
 void	config_defaults(struct config *);

@@ -17,10 +17,19 @@ struct handoff_msg {
 	int	type;
 	int	index;		/* the child's place in the master's table */
 	int	pid;
+	int	conn;		/* CONNECTION, BUSY: its MaxClientsPerIP
+				   ticket, -1 if none */
 };
 
 /* load reads the configuration again at SIGHUP (-1: it said why). */
 int	master_run(struct config *, int listen_fd,
 	    int (*load)(struct config *));
+
+/*
+ * A child that took a RETIRE exits with this status, so the master can
+ * count the RETIRE as taken even when it reaps the child before it reads
+ * its RETIRING.
+ */
+#define CHILD_EXIT_RETIRED	3
 
 #endif

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include "shm.h"
@@ -29,8 +30,12 @@
 #define ROOM_DOORBELLS	32
 #define SHM_DIR		"/dev/shm"	/* where glibc's shm_open puts names */
 
-/* Makes the directory if need be; open_all: open every doorbell now. */
-int	doorbells_init(const char *segment, int open_all);
+/*
+ * Makes the directory if need be; open_all: open every doorbell now.  A
+ * directory of ours or of owner (the user a root chatd becomes) is used.
+ */
+int	doorbells_init(const char *segment, int open_all, uid_t owner);
+void	doorbells_give(uid_t, gid_t);
 void	doorbells_remove(void);
 int	room_doorbell(int room);		/* opened on first use */
 

@@ -36,6 +36,7 @@
 #include "log.h"
 #include "master.h"
 #include "names.h"
+#include "peer.h"
 #include "proto.h"
 #include "room.h"
 
@@ -77,6 +78,28 @@ static int			 master_gone;
 static sigset_t			 waitmask;	/* TERM, INT, HUP let through */
 static volatile sig_atomic_t	 terminate;
 static volatile sig_atomic_t	 reload;	/* SIGHUP: the config changed */
+
+/*
+ * Limits on one session (chatd.conf: MaxLinesPerSecond, LineBurst,
+ * IdleTimeout, SendTimeout), CLOCK_MONOTONIC ns.
+ *
+ * Lines are metered by a token bucket kept as the time it is full again
+ * (GCRA: no refill arithmetic, no floating point).  A line over the
+ * limit is not dropped and not queued anywhere new: it waits in the
+ * fixed input buffer, which stops reading the socket once it is full, so
+ * TCP makes the sender wait (ircd's "fake lag").  Nothing a client sends
+ * is lost, a paste arrives at the limit's pace, and output goes on while
+ * input waits.  The sender is told once, then again only after it let
+ * the bucket fill up.
+ */
+static int64_t			 line_cost;	/* ns a line costs; 0: no limit */
+static int64_t			 burst_span;	/* (LineBurst - 1) * line_cost */
+static int64_t			 bucket_full_at; /* when it is full again */
+static int			 told_too_fast;
+static int64_t			 throttled_until; /* 0: not waiting */
+static int64_t			 last_line;	/* for IdleTimeout */
+static int64_t			 out_since;	/* output empty or moving */
+static int			 out_moved;	/* a write took bytes */
 
 static void
 on_terminate(int sig)
@@ -208,6 +231,7 @@ out_flush(void)
 			return -1;
 		}
 		out_off += (size_t)n;
+		out_moved = 1;
 	}
 	return 1;
 }
@@ -741,6 +765,140 @@ linger_and_close(int fd)
 	close(fd);
 }
 
+static void
+limits_start(void)
+{
+	int64_t			 now = now_ns();
+
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	int			 trusted;
+
+	trusted = conf->trust_loopback && getpeername(sess.fd,
+	    (struct sockaddr *)&ss, &len) == 0 && peer_is_loopback(&ss);
+	line_cost = conf->max_lines_per_second == 0 || trusted ? 0 :
+	    1000000000LL / conf->max_lines_per_second;
+	burst_span = line_cost * ((int64_t)conf->line_burst - 1);
+	bucket_full_at = now;
+	told_too_fast = 0;
+	throttled_until = 0;
+	last_line = out_since = now;
+	out_moved = 0;
+}
+
+/* A line was taken: it costs a token, and the session is not idle. */
+static void
+line_spend(void)
+{
+	int64_t	 now = now_ns();
+
+	last_line = now;
+	if (line_cost == 0)
+		return;
+	if (bucket_full_at <= now) {
+		bucket_full_at = now;
+		told_too_fast = 0;	/* it slowed down: tell it again */
+	}
+	bucket_full_at += line_cost;
+}
+
+/*
+ * 0: the next line may be taken (or there is none); 1: it must wait
+ * until throttled_until; 2: and the client was just told so.
+ */
+static int
+line_throttled(int64_t now, int eof)
+{
+	size_t	 avail = in.len - in.taken;
+	int64_t	 full = bucket_full_at > now ? bucket_full_at : now;
+
+	throttled_until = 0;
+	if (line_cost == 0 || full - now <= burst_span || avail == 0)
+		return 0;
+	if (!eof && memchr(in.buf + in.taken, '\n', avail) == NULL)
+		return 0;		/* no whole line yet */
+	throttled_until = full - burst_span;
+	if (told_too_fast)
+		return 1;
+	told_too_fast = 1;
+	session_reply(&sess, "You are sending too fast, slow down");
+	return 2;
+}
+
+/*
+ * Output that has not moved for SendTimeout seconds: the client is not
+ * reading.  What it never read is dropped (the line being written is
+ * finished, so the notice starts a line of its own); the notice goes out
+ * if the client reads while the connection lingers.
+ */
+static void
+trim_unread_output(void)
+{
+	char	*nl = memchr(out + out_off, '\n', out_pending());
+
+	if (nl != NULL)
+		out_len = (size_t)(nl + 1 - out);
+}
+
+/* Why the session must end now (IdleTimeout, SendTimeout), or NULL. */
+static const char *
+check_timeouts(int64_t now)
+{
+	if (out_moved || out_pending() == 0) {
+		out_since = now;
+		out_moved = 0;
+	}
+	if (conf->send_timeout > 0 && out_pending() > 0 &&
+	    now - out_since >= (int64_t)conf->send_timeout * 1000000000) {
+		trim_unread_output();
+		out_printf("You are not reading, disconnecting");
+		return "not reading";
+	}
+	if (conf->idle_timeout > 0 &&
+	    now - last_line >= (int64_t)conf->idle_timeout * 1000000000) {
+		catch_up();
+		out_printf("Idle timeout, disconnecting");
+		return "idle timeout";
+	}
+	return NULL;
+}
+
+/* The earliest time a limit needs the loop awake, 0 if none. */
+static int64_t
+limits_wake(void)
+{
+	int64_t	 wake = throttled_until, t;
+
+	if (conf->send_timeout > 0 && out_pending() > 0) {
+		t = out_since + (int64_t)conf->send_timeout * 1000000000;
+		if (wake == 0 || t < wake)
+			wake = t;
+	}
+	if (conf->idle_timeout > 0) {
+		t = last_line + (int64_t)conf->idle_timeout * 1000000000;
+		if (wake == 0 || t < wake)
+			wake = t;
+	}
+	return wake;
+}
+
+/* The pacer's sleep, cut short where a limit needs the loop awake. */
+static struct timespec *
+limit_sleep(struct timespec *timeout, struct timespec *ts, int64_t now)
+{
+	int64_t	 wake = limits_wake(), ns;
+
+	if (wake == 0)
+		return timeout;
+	ns = wake > now ? wake - now : 0;
+	if (timeout != NULL &&
+	    (int64_t)timeout->tv_sec * 1000000000 + timeout->tv_nsec <= ns)
+		return timeout;
+	ts->tv_sec = ns / 1000000000;
+	ts->tv_nsec = ns % 1000000000;
+	return ts;
+}
+
 /* One line from the client, or the end of the session. */
 static int
 take_line(int eof)
@@ -752,6 +910,7 @@ take_line(int eof)
 	case INPUT_NONE:
 		return 0;
 	case INPUT_TOO_LONG:
+		line_spend();
 		session_reply(&sess, "Messages can only be %u chars long",
 		    conf->max_line_length);
 		return 1;
@@ -759,6 +918,7 @@ take_line(int eof)
 		sess.quit = 1;
 		return 1;
 	case INPUT_LINE:
+		line_spend();
 		cmd_line(&sess, line, len);
 		return 1;
 	}
@@ -879,12 +1039,14 @@ static const char *
 session_loop(void)
 {
 	struct epoll_event	 events[4];
-	struct timespec		 ts, *timeout;
+	struct timespec		 ts, limit_ts, *timeout;
 	struct pacer		 pacer = { 0, 0, 0, 0, 1, 0 };
+	const char		*why;
 	int64_t			 now;
 	int			 readable = 1, writable = 1, eof = 0, busy;
-	int			 n, i, r;
+	int			 n, i, r, throttled;
 
+	limits_start();
 	for (;;) {
 		if (sess.quit) {
 			catch_up();	/* its own last lines, then goodbye */
@@ -902,9 +1064,15 @@ session_loop(void)
 			writable = r;
 		}
 		now = now_ns();
+		if ((why = check_timeouts(now)) != NULL)
+			return why;
 		if (paced_pull(&pacer, now))
 			busy = 1;
-		while (out_pending() == 0 && take_line(eof)) {
+		throttled = 0;
+		throttled_until = 0;	/* a full socket wakes us instead */
+		while (out_pending() == 0 &&
+		    (throttled = line_throttled(now, eof)) == 0 &&
+		    take_line(eof)) {
 			busy = 1;
 			if (sess.quit)
 				break;
@@ -914,6 +1082,8 @@ session_loop(void)
 				return "connection lost";
 			writable = r != 0;
 		}
+		if (throttled == 2)
+			busy = 1;	/* the notice goes out before we sleep */
 		input_compact(&in);
 		if (readable && !eof && !sess.quit && out_pending() == 0 &&
 		    input_space(&in) > 0) {
@@ -924,13 +1094,15 @@ session_loop(void)
 			if (r != 0)
 				busy = 1;
 		}
-		if (eof && out_pending() == 0 && !sess.quit && !take_line(1)) {
+		if (eof && out_pending() == 0 && !sess.quit && !throttled &&
+		    !take_line(1)) {
 			catch_up();
 			return "end of input";
 		}
 		if (busy)
 			continue;
-		timeout = sleep_time(&pacer, now, &ts);
+		timeout = limit_sleep(sleep_time(&pacer, now, &ts), &limit_ts,
+		    now);
 		if (timeout != NULL && timeout->tv_sec == 0 &&
 		    timeout->tv_nsec == 0)
 			continue;
@@ -993,6 +1165,8 @@ serve(int fd)
 
 /* The pool side */
 
+static int	 current_conn = -1;	/* the master's ticket for it */
+
 static void
 tell_master(int type)
 {
@@ -1002,6 +1176,7 @@ tell_master(int type)
 	msg.type = type;
 	msg.index = fds->index;
 	msg.pid = shm_self;
+	msg.conn = type == HANDOFF_BUSY ? current_conn : -1;
 	while (send(fds->handoff, &msg, sizeof(msg), MSG_NOSIGNAL) == -1) {
 		if (errno == EINTR)
 			continue;
@@ -1048,7 +1223,7 @@ take_connection(void)
 		if (fd != -1)
 			close(fd);
 		tell_master(HANDOFF_RETIRING);
-		exit(0);
+		exit(CHILD_EXIT_RETIRED);
 	}
 	if (msg.type != HANDOFF_CONNECTION || fd == -1) {
 		log_warnx("unexpected message %d from the master", msg.type);
@@ -1056,6 +1231,7 @@ take_connection(void)
 			close(fd);
 		return -1;
 	}
+	current_conn = msg.conn;
 	return fd;
 }
 

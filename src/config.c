@@ -47,6 +47,14 @@ static const struct setting settings[] = {
 	STR("SyslogFacility", syslog_facility),
 	STR("LogLevel", log_level),
 	TEXT("Motd", motd),
+	NUM("SendTimeout", send_timeout, 0, 86400),
+	NUM("IdleTimeout", idle_timeout, 0, 604800),
+	NUM("MaxLinesPerSecond", max_lines_per_second, 0, 1000000),
+	NUM("LineBurst", line_burst, 1, 1000000),
+	NUM("MaxClientsPerIP", max_clients_per_ip, 0, 50000),
+	NUM("TrustLoopback", trust_loopback, 0, 1),
+	STR("User", user),
+	STR("Group", group),
 };
 #define NSETTINGS	(sizeof(settings) / sizeof(settings[0]))
 
@@ -66,6 +74,14 @@ config_defaults(struct config *conf)
 	strcpy(conf->segment_name, "/chatd");
 	strcpy(conf->syslog_facility, "daemon");
 	strcpy(conf->log_level, "info");
+	conf->send_timeout = 30;
+	conf->idle_timeout = 0;
+	conf->max_lines_per_second = 10;
+	conf->line_burst = 20;
+	conf->max_clients_per_ip = 16;
+	conf->trust_loopback = 1;
+	strcpy(conf->user, "nobody");
+	strcpy(conf->group, "nogroup");
 }
 
 static int

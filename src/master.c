@@ -48,9 +48,13 @@
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -61,6 +65,7 @@
 #include "log.h"
 #include "master.h"
 #include "notify.h"
+#include "peer.h"
 #include "room.h"
 #include "shm.h"
 
@@ -76,6 +81,25 @@ enum child_state {
 struct child {
 	pid_t	 pid;
 	int	 state;
+	int	 conn;		/* BUSY: its connection's ticket, or -1 */
+};
+
+/*
+ * MaxClientsPerIP.  The master counts the connections it handed to the
+ * pool by source address.  Each one gets a ticket (an index into
+ * tickets[]) that travels with the descriptor; the child that takes it
+ * names it in its BUSY report, and the ticket is returned when that
+ * child is READY again or dies.  Counts live in a small open-addressing
+ * table keyed by the address (IPv4 as IPv4-mapped IPv6), so a check is
+ * O(1) however many connections one address has.
+ */
+struct peer {
+	unsigned char	 addr[16];
+	unsigned	 count;		/* 0: an empty entry */
+};
+struct ticket {
+	unsigned char	 addr[16];
+	int		 next_free;
 };
 
 static struct config	*conf;
@@ -91,6 +115,10 @@ static int		 handoff[2], alive[2], janitor;
 static int		 accepting, stopping, stop_ticks;
 static int		 startup_failures, demand;
 static time_t		 fork_after;
+static struct peer	*peers;
+static unsigned		 peers_mask;
+static struct ticket	*tickets;
+static int		 free_ticket = -1;
 
 static int
 available(void)
@@ -160,6 +188,7 @@ fork_child(void)
 	}
 	children[index].pid = pid;
 	children[index].state = CHILD_STARTING;
+	children[index].conn = -1;
 	starting++;
 }
 
@@ -186,7 +215,7 @@ maintain_pool(int tick)
 		while (want-- > 0 && nfree > 0)
 			fork_child();
 	if (tick && available() > (int)conf->max_spare) {
-		struct handoff_msg msg = { HANDOFF_RETIRE, -1, 0 };
+		struct handoff_msg msg = { HANDOFF_RETIRE, -1, 0, -1 };
 		/* a quarter of the excess a second: a burst's leftovers are
 		 * gone in seconds, a dip in traffic does not empty the pool */
 		int retire = (available() - (int)conf->max_spare + 3) / 4;
@@ -221,10 +250,119 @@ reject(int fd)
 	say_and_close(fd, "Server is full, try again later\n");
 }
 
-static int
-hand_off(int fd)
+/* Per-address counts: see struct peer. */
+
+static unsigned
+peer_hash(const unsigned char *addr)
 {
-	struct handoff_msg	 msg = { HANDOFF_CONNECTION, -1, 0 };
+	uint32_t	 h = 2166136261u;	/* FNV-1a */
+	int		 i;
+
+	for (i = 0; i < 16; i++)
+		h = (h ^ addr[i]) * 16777619u;
+	return h & peers_mask;
+}
+
+/* The entry for addr, or the empty one where it would go. */
+static unsigned
+peer_find(const unsigned char *addr)
+{
+	unsigned	 i = peer_hash(addr);
+
+	while (peers[i].count > 0 && memcmp(peers[i].addr, addr, 16) != 0)
+		i = (i + 1) & peers_mask;
+	return i;
+}
+
+/* Empties entry i, moving later ones of its run back (no tombstones). */
+static void
+peer_remove(unsigned i)
+{
+	unsigned	 j = i, home;
+
+	for (;;) {
+		j = (j + 1) & peers_mask;
+		if (peers[j].count == 0)
+			break;
+		home = peer_hash(peers[j].addr);
+		/* j stays if its home is cyclically within (i, j] */
+		if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
+			continue;
+		peers[i] = peers[j];
+		i = j;
+	}
+	peers[i].count = 0;
+}
+
+static int
+peer_key(const struct sockaddr_storage *ss, unsigned char *addr)
+{
+	if (ss->ss_family == AF_INET) {
+		memset(addr, 0, 10);
+		addr[10] = addr[11] = 0xff;
+		memcpy(addr + 12, &((const struct sockaddr_in *)(const void *)
+		    ss)->sin_addr, 4);
+		return 0;
+	}
+	if (ss->ss_family == AF_INET6) {
+		memcpy(addr, &((const struct sockaddr_in6 *)(const void *)
+		    ss)->sin6_addr, 16);
+		return 0;
+	}
+	return -1;
+}
+
+/* A ticket for a connection from addr, or -1: over the limit. */
+static int
+ticket_take(const unsigned char *addr, int *ticket)
+{
+	unsigned	 i = peer_find(addr);
+
+	*ticket = -1;
+	if (peers[i].count >= conf->max_clients_per_ip)
+		return -1;
+	if (free_ticket == -1)
+		return 0;	/* lost in children that died: count none */
+	*ticket = free_ticket;
+	free_ticket = tickets[*ticket].next_free;
+	memcpy(tickets[*ticket].addr, addr, 16);
+	if (peers[i].count == 0)
+		memcpy(peers[i].addr, addr, 16);
+	peers[i].count++;
+	return 0;
+}
+
+static void
+ticket_return(int ticket)
+{
+	unsigned	 i;
+
+	if (ticket < 0 || tickets == NULL ||
+	    ticket >= (int)conf->max_clients + 64)
+		return;
+	i = peer_find(tickets[ticket].addr);
+	if (peers[i].count > 0 && --peers[i].count == 0)
+		peer_remove(i);
+	tickets[ticket].next_free = free_ticket;
+	free_ticket = ticket;
+}
+
+static void
+format_peer(const unsigned char *addr, char *buf, size_t size)
+{
+	static const unsigned char	 v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0,
+					     0, 0, 0, 0xff, 0xff };
+
+	if (memcmp(addr, v4mapped, 12) == 0)
+		inet_ntop(AF_INET, addr + 12, buf, (socklen_t)size);
+	else
+		inet_ntop(AF_INET6, addr, buf, (socklen_t)size);
+}
+
+static int
+hand_off(int fd, int ticket)
+{
+	struct handoff_msg	 msg = { HANDOFF_CONNECTION, -1, 0, ticket };
 	struct msghdr		 mh;
 	struct iovec		 iov;
 	struct cmsghdr		*cm;
@@ -257,10 +395,16 @@ hand_off(int fd)
 static void
 accept_connections(void)
 {
-	int	 fd, n;
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	unsigned char		 addr[16];
+	char			 who[INET6_ADDRSTRLEN];
+	int			 fd, n, ticket;
 
 	for (n = 0; n < ACCEPT_BATCH && (available() > 0 || full()); n++) {
-		fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		len = sizeof(ss);
+		fd = accept4(listen_fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno == EAGAIN || errno == EINTR ||
 			    errno == ECONNABORTED)
@@ -274,9 +418,22 @@ accept_connections(void)
 			reject(fd);
 			continue;
 		}
-		if (hand_off(fd) == -1)
+		ticket = -1;
+		if (peers != NULL && !(conf->trust_loopback &&
+		    peer_is_loopback(&ss)) && peer_key(&ss, addr) == 0 &&
+		    ticket_take(addr, &ticket) == -1) {
+			format_peer(addr, who, sizeof(who));
+			log_warnx("MaxClientsPerIP (%u) reached for %s: "
+			    "connection refused", conf->max_clients_per_ip,
+			    who);
+			say_and_close(fd, "Too many connections from your "
+			    "address\n");
+			continue;
+		}
+		if (hand_off(fd, ticket) == -1) {
+			ticket_return(ticket);
 			reject(fd);
-		else
+		} else
 			close(fd);
 	}
 	/* connections still wait and no child is free: grow faster */
@@ -301,14 +458,17 @@ child_message(void)
 			if (c->state == CHILD_STARTING) {
 				starting--;
 				startup_failures = 0;
-			} else if (c->state == CHILD_BUSY)
+			} else if (c->state == CHILD_BUSY) {
 				busy--;
-			else
+				ticket_return(c->conn);
+				c->conn = -1;
+			} else
 				continue;
 			c->state = CHILD_IDLE;
 			idle++;
 		} else if (msg.type == HANDOFF_BUSY && c->state == CHILD_IDLE) {
 			c->state = CHILD_BUSY;
+			c->conn = msg.conn;
 			idle--;
 			busy++;
 			if (inflight > 0)
@@ -365,12 +525,14 @@ wake_readers(void)
 static void
 child_died(struct child *c, int status)
 {
-	int	 backoff;
+	int	 backoff, retired;
 
+	retired = WIFEXITED(status) &&
+	    WEXITSTATUS(status) == CHILD_EXIT_RETIRED;
 	if (WIFSIGNALED(status))
 		log_warnx("child %d killed by signal %d", (int)c->pid,
 		    WTERMSIG(status));
-	else if (WEXITSTATUS(status) != 0)
+	else if (WEXITSTATUS(status) != 0 && !retired)
 		log_warnx("child %d exited with status %d", (int)c->pid,
 		    WEXITSTATUS(status));
 	switch (c->state) {
@@ -390,7 +552,10 @@ child_died(struct child *c, int status)
 		break;
 	case CHILD_IDLE:
 		idle--;
-		/* it may have taken a message with it */
+		/* reaped before its RETIRING was read: that RETIRE is taken */
+		if (retired && retiring > 0)
+			retiring--;
+		/* killed, it may have taken a message with it */
 		if (retiring > idle)
 			retiring = idle;
 		if (inflight > idle - retiring)
@@ -398,12 +563,14 @@ child_died(struct child *c, int status)
 		break;
 	case CHILD_BUSY:
 		busy--;
+		ticket_return(c->conn);
 		break;
 	}
 	mark_dead(c->pid);
-	if (c->state != CHILD_STARTING)
+	if (c->state != CHILD_STARTING && !retired)
 		wake_readers();
 	c->state = CHILD_NONE;
+	c->conn = -1;
 	c->pid = 0;
 	free_index[nfree++] = (int)(c - children);
 }
@@ -461,7 +628,8 @@ begin_stop(const char *why)
 /* Only what the master alone uses, or what new children get by fork. */
 static const char *const runtime_settings[] = {
 	"MaxClients", "MinSpare", "MaxSpare", "MaxConnectionsPerChild",
-	"Motd", "LogLevel"
+	"Motd", "LogLevel", "SendTimeout", "IdleTimeout", "MaxLinesPerSecond",
+	"LineBurst", "TrustLoopback"
 };
 
 static int
@@ -511,11 +679,21 @@ reload(void)
 		next.max_clients = shm->max_clients;
 	}
 	refork = strcmp(conf->motd_text, next.motd_text) != 0 ||
-	    conf->max_connections_per_child != next.max_connections_per_child;
+	    conf->max_connections_per_child != next.max_connections_per_child ||
+	    conf->send_timeout != next.send_timeout ||
+	    conf->idle_timeout != next.idle_timeout ||
+	    conf->max_lines_per_second != next.max_lines_per_second ||
+	    conf->line_burst != next.line_burst ||
+	    conf->trust_loopback != next.trust_loopback;
 	conf->max_clients = next.max_clients;
 	conf->min_spare = next.min_spare;
 	conf->max_spare = next.max_spare;
 	conf->max_connections_per_child = next.max_connections_per_child;
+	conf->send_timeout = next.send_timeout;
+	conf->idle_timeout = next.idle_timeout;
+	conf->max_lines_per_second = next.max_lines_per_second;
+	conf->line_burst = next.line_burst;
+	conf->trust_loopback = next.trust_loopback;
 	strcpy(conf->motd, next.motd);
 	strcpy(conf->motd_text, next.motd_text);
 	strcpy(conf->log_level, next.log_level);
@@ -603,6 +781,25 @@ tick(void)
 		demand = 0;
 }
 
+/* Tickets for every connection there can be, a table twice as big. */
+static void
+peers_setup(void)
+{
+	size_t	 n = (size_t)conf->max_clients + 64, size = 64;
+	int	 i;
+
+	while (size < 2 * n)
+		size *= 2;
+	if ((peers = calloc(size, sizeof(*peers))) == NULL ||
+	    (tickets = calloc(n, sizeof(*tickets))) == NULL)
+		fatal("cannot allocate the MaxClientsPerIP table");
+	peers_mask = (unsigned)size - 1;
+	for (i = (int)n; i-- > 0; ) {
+		tickets[i].next_free = free_ticket;
+		free_ticket = i;
+	}
+}
+
 static void
 setup(void)
 {
@@ -619,6 +816,8 @@ setup(void)
 		fatal("cannot allocate the child table");
 	for (i = table_size; i-- > 0; )
 		free_index[nfree++] = i;
+	if (conf->max_clients_per_ip > 0)
+		peers_setup();
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);

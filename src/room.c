@@ -61,7 +61,7 @@ bell_open(int i)
 }
 
 int
-doorbells_init(const char *segment, int open_all)
+doorbells_init(const char *segment, int open_all, uid_t owner)
 {
 	struct stat	 st;
 	int		 i;
@@ -77,9 +77,10 @@ doorbells_init(const char *segment, int open_all)
 	}
 	/* the sticky /dev/shm lets anyone make a name first: ours only */
 	if (lstat(bell_dir, &st) == -1 || !S_ISDIR(st.st_mode) ||
-	    st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+	    (st.st_uid != geteuid() && st.st_uid != owner) ||
+	    (st.st_mode & 077) != 0) {
 		fprintf(stderr, "chatd: %s is not a directory private to "
-		    "uid %d\n", bell_dir, (int)geteuid());
+		    "uid %d\n", bell_dir, (int)owner);
 		return -1;
 	}
 	for (i = 0; open_all && i < ROOM_DOORBELLS; i++) {
@@ -90,6 +91,20 @@ doorbells_init(const char *segment, int open_all)
 		}
 	}
 	return 0;
+}
+
+/* Started as root: the doorbells become the user's, like the segment. */
+void
+doorbells_give(uid_t uid, gid_t gid)
+{
+	int	 i;
+
+	if (chown(bell_dir, uid, gid) == -1)
+		fatal("cannot give %s to uid %d", bell_dir, (int)uid);
+	for (i = 0; i < ROOM_DOORBELLS; i++)
+		if (fchown(room_doorbell(i), uid, gid) == -1)
+			fatal("cannot give doorbell %s/%d to uid %d", bell_dir,
+			    i, (int)uid);
 }
 
 /* Only the segment's remover calls this. */

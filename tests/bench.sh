@@ -38,6 +38,9 @@ start_server() {
 		echo "MaxClients 12000"
 		echo "MinSpare 32"
 		echo "MaxSpare 1000"
+		# load from one address as fast as it goes: not a flood
+		echo "MaxLinesPerSecond 0"
+		echo "MaxClientsPerIP 0"
 		printf '%s\n' "$@"
 	} > "$work/chatd.conf"
 	"$chatd" -d -f "$work/chatd.conf" -p 0 2>"$work/chatd.log" &

@@ -182,6 +182,16 @@ __server_start() {
 		printf '# written by tests/lib/chat.bash\n'
 		printf 'SegmentName %s\n' "$SERVER_SEGMENT"
 		(( $# == 0 )) || printf '%s\n' "$@"
+		# every test client comes from 127.0.0.1 and some send
+		# thousands of lines: flood control is off unless a test
+		# sets it (tests/flood.bats)
+		_server_setting_given MaxLinesPerSecond "$@" ||
+			printf 'MaxLinesPerSecond 0\n'
+		_server_setting_given MaxClientsPerIP "$@" ||
+			printf 'MaxClientsPerIP 0\n'
+		# the tests connect from loopback and test the limits there
+		_server_setting_given TrustLoopback "$@" ||
+			printf 'TrustLoopback 0\n'
 	} >"$SERVER_CONF"
 	[[ -x $CHATD ]] || _fail "chatd binary not found: CHATD=$CHATD" || return
 	# A background job of a non-interactive shell starts with SIGINT
@@ -192,6 +202,16 @@ __server_start() {
 	SERVER_PID=$_SPAWNED
 	SERVER_STOPPING=0
 	PORT=$(server_wait_listening) || return
+}
+
+# _server_setting_given KEYWORD LINE...: one of the lines sets KEYWORD.
+_server_setting_given() {
+	local keyword=$1 line
+	shift
+	for line in "$@"; do
+		[[ ${line,,} == "${keyword,,}"[[:space:]]* ]] && return 0
+	done
+	return 1
 }
 
 # server_wait_listening: print the port from the "listening on" log line.

@@ -1,0 +1,192 @@
+#!/usr/bin/env bats
+# Load and abuse: connection storms, line floods, clients that do not read
+# or say nothing, too many connections from one address.
+
+load lib/chat
+
+CONNECTIONS=$BATS_TEST_DIRNAME/lib/connections.pl
+
+teardown() {
+	if [[ -n ${FLOOD_PID-} ]]; then
+		kill -s KILL "$FLOOD_PID" 2>/dev/null || true
+		wait "$FLOOD_PID" 2>/dev/null || true
+	fi
+	chat_teardown
+}
+
+# server_log_expect TEXT: the server logs a line containing TEXT.
+server_log_expect() {
+	local end
+	_deadline end
+	until grep -q -F -- "$1" "$SERVER_LOG"; do
+		if ! _before "$end"; then
+			_fail "the server did not log '$1' within $(_timeout_seconds) s; its log ends:" \
+				"$(tail -n 10 "$SERVER_LOG" | sed 's/^/  | /')"
+			return 1
+		fi
+		_nap
+	done
+}
+
+# server_log_count TEXT N: the server logs N lines containing TEXT.
+server_log_count() {
+	local end
+	_deadline end
+	until (( $(grep -c -F -- "$1" "$SERVER_LOG") >= $2 )); do
+		_before "$end" || _fail "the server did not log '$1' $2 times within $(_timeout_seconds) s" || return
+		_nap
+	done
+}
+
+# open_when_allowed ALIAS: connect until the server stops saying "Too many
+# connections from your address" (it learns of a closed one a moment later).
+open_when_allowed() {
+	local end
+	_deadline end
+	while :; do
+		client_connect "$1" || return
+		client_expect_next "$1" "*" || return
+		[[ $CLIENT_LINE != "Too many connections from your address" ]] && break
+		client_close "$1"
+		_before "$end" || _fail "still too many connections after $(_timeout_seconds) s" || return
+		_nap 0.05
+	done
+	_client_greeted "$1"
+}
+
+@test "2,000 connections at once beyond MaxClients are told the server is full, and nothing breaks" {
+	ulimit -n 4096 || skip "cannot raise the open files limit to 4096"
+	server_start "MaxClients 50" "MinSpare 2" "MaxSpare 4"
+	run perl "$CONNECTIONS" -p "$PORT" -n 2000 -t 120
+	[[ $output == "served=50 full=1950 per_ip=0 other=0 timeout=0" ]] ||
+		_fail "expected 50 served and 1950 told the server is full, got:" "$output"
+	# every slot and child came back: two clients are alone in main
+	wait_busy_children 0
+	client_open_when_served alice
+	client_open_when_served bob
+	wait_busy_children 2
+	client_send alice "/rooms"
+	client_expect_exact alice "Rooms - main (2)"
+	client_send alice "hello after the storm"
+	client_expect_exact bob "$(client_name alice): hello after the storm"
+	# and the pool the storm grew shrinks back to MaxSpare idle children
+	# beside the two busy ones (so the stop does not end dozens at once)
+	end=$(( ${EPOCHREALTIME/./} + 60000000 ))
+	until (( $(server_children | wc -l) <= 6 )); do
+		_before "$end" || _fail "the pool did not shrink back to 2 busy + MaxSpare 4 children:" "$(_describe_children)"
+		_nap 0.2
+	done
+}
+
+@test "a client sending 100,000 lines as fast as it can is slowed down while two others chat" {
+	server_start "MaxLinesPerSecond 5" "LineBurst 10"
+	clients_open alice bob flooder
+	start=${EPOCHREALTIME/./}
+	_spawn /dev/null "$BATS_TEST_TMPDIR/clients/flooder.in" /dev/null \
+		perl -e 'print "flood $_\n" for 1 .. 100000'
+	FLOOD_PID=$_SPAWNED
+	client_expect_exact flooder "You are sending too fast, slow down"
+	# slowed down, not stopped: lines past the burst still come
+	client_expect_exact bob "$(client_name flooder): flood 15"
+	client_send alice "hello during the flood"
+	client_expect_exact bob "$(client_name alice): hello during the flood"
+	client_send bob "hello back"
+	client_expect_exact alice "$(client_name bob): hello back"
+	# no more than the burst and the rate since the flood began got through
+	got=$(grep -c -F "$(client_name flooder): flood " "${CLIENT_OUT[bob]}")
+	elapsed=$(( (${EPOCHREALTIME/./} - start) / 1000000 + 1 ))
+	(( got <= 10 + 5 * elapsed )) ||
+		_fail "$got flood lines got through in $elapsed s, more than 10 + 5/s"
+	# and the flooder was told once, not once a line
+	told=$(grep -c -x -F "You are sending too fast, slow down" "${CLIENT_OUT[flooder]}")
+	(( told == 1 )) || _fail "the flooder was told $told times"
+}
+
+@test "a line over the rate is delayed, not lost, and the order is kept" {
+	server_start "MaxLinesPerSecond 20" "LineBurst 2"
+	clients_open alice bob
+	client_send_raw alice 'one\ntwo\nthree\nfour\n'
+	client_expect_exact alice "You are sending too fast, slow down"
+	for word in one two three four; do
+		client_expect_next_exact bob "$(client_name alice): $word"
+	done
+}
+
+@test "a client that reads nothing for SendTimeout seconds is told so and disconnected" {
+	server_start "SendTimeout 2"
+	client_open alice
+	raw_open sleeper
+	sleeper=$(client_name sleeper)
+	client_send_lines alice 20000 "flood $(repeat x 380)"
+	server_log_expect "$sleeper disconnected (not reading)"
+	raw_read_until sleeper '^You are not reading, disconnecting$'
+	# then the connection is closed
+	timeout -k 1 "$CHATD_TEST_TIMEOUT" perl -e '1 while <STDIN>' <&"${CLIENT_FD[sleeper]}"
+	client_send alice "/users"
+	client_expect_exact alice "Users - $(client_name alice)"
+}
+
+@test "a client that reads a byte at a time is disconnected after SendTimeout, others chat on" {
+	server_start "SendTimeout 2"
+	clients_open alice bob
+	# reads one byte every 50 ms: TCP opens no window for that, the
+	# server's writes stall
+	_spawn /dev/null "$BATS_TEST_TMPDIR/trickle.out" /dev/null \
+		perl -MIO::Socket::INET -MTime::HiRes=sleep -e '
+			my $s = IO::Socket::INET->new("127.0.0.1:$ARGV[0]") or die;
+			while (sysread($s, my $c, 1)) { print $c; sleep 0.05 }' "$PORT"
+	FLOOD_PID=$_SPAWNED
+	server_log_count "connected from" 3
+	client_send_lines alice 20000 "flood $(repeat x 380)"
+	server_log_expect "disconnected (not reading)"
+	client_send bob "still here"
+	client_expect_exact alice "$(client_name bob): still here"
+}
+
+@test "a client that sends no line for IdleTimeout seconds is told so and disconnected" {
+	server_start "IdleTimeout 1"
+	client_open alice
+	client_expect_next_exact alice "Idle timeout, disconnecting"
+	client_expect_closed alice
+	server_log_expect "$(client_name alice) disconnected (idle timeout)"
+}
+
+@test "a client that stops mid-line is idle too" {
+	server_start "IdleTimeout 1"
+	client_open alice
+	client_send_raw alice 'half a li'
+	client_expect_next_exact alice "Idle timeout, disconnecting"
+	client_expect_closed alice
+}
+
+@test "a connection over MaxClientsPerIP is told so and closed; other addresses are served" {
+	server_start "MaxClientsPerIP 3"
+	clients_open a b c
+	client_connect d
+	client_expect_next_exact d "Too many connections from your address"
+	client_expect_closed d
+	run perl "$CONNECTIONS" -p "$PORT" -n 5 -s 127.0.0.2
+	[[ $output == "served=3 full=0 per_ip=2 other=0 timeout=0" ]] ||
+		_fail "from 127.0.0.2, expected 3 served and 2 refused, got:" "$output"
+	# a connection that ends gives its place back
+	client_close a
+	open_when_allowed e
+	client_send e "hello"
+	client_expect_exact b "$(client_name e): hello"
+}
+
+@test "TrustLoopback 1 (the default) spares loopback clients both limits; 0 does not" {
+	server_start "MaxClientsPerIP 2" "MaxLinesPerSecond 1" "LineBurst 1" \
+		"TrustLoopback 1"
+	clients_open a b c
+	client_send_lines a 200 "fast"
+	client_expect_exact b "$(client_name a): fast 200"
+	client_refute_line a "You are sending too fast, slow down"
+	run perl "$CONNECTIONS" -p "$PORT" -n 3 -s 127.0.0.2
+	[[ $output == "served=3 full=0 per_ip=0 other=0 timeout=0" ]] ||
+		_fail "loopback 127.0.0.2 was limited:" "$output"
+	server_restart "MaxClientsPerIP 2" "TrustLoopback 0"
+	clients_open d e
+	client_connect f
+	client_expect_next_exact f "Too many connections from your address"
+}
