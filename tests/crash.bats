@@ -14,12 +14,16 @@ load lib/chat
 setup() {
 	CHATD=${CHATD_TORTURE:-$BATS_TEST_DIRNAME/../build/torture/chatd}
 	[[ -x $CHATD ]] || _fail "the torture build is missing: make build/torture/chatd (CHATD_TORTURE=$CHATD)"
-	export CHATD_TORTURE_DIR=$BATS_TEST_TMPDIR/torture
-	mkdir -p "$CHATD_TORTURE_DIR"
+	# children run as User (nobody) when the tests run as root: they must
+	# reach and remove the flag files, so not under bats' private tmpdir
+	export CHATD_TORTURE_DIR
+	CHATD_TORTURE_DIR=$(mktemp -d /tmp/chatd-torture.XXXXXX)
+	chmod 0777 "$CHATD_TORTURE_DIR"
 }
 
 teardown() {
 	chat_teardown
+	rm -rf "$CHATD_TORTURE_DIR"
 }
 
 # wait_log ERE: wait until the server's stderr has a line matching ERE;

@@ -142,15 +142,19 @@ open_on() {
 }
 
 @test "Type=notify: READY=1 once the pool is up, STOPPING=1 on the way out" {
-	local sock=$BATS_TEST_TMPDIR/notify out=$BATS_TEST_TMPDIR/notify.out end
+	# an abstract socket: the master, no longer root by then, may write
+	# to it whatever the test directory's permissions
+	local sock=@chatd-test-notify-$$-$RANDOM out=$BATS_TEST_TMPDIR/notify.out end
 	_spawn /dev/null "$out" /dev/null perl -MSocket -e '
 		socket(my $s, PF_UNIX, SOCK_DGRAM, 0) or die "socket: $!";
-		bind($s, pack_sockaddr_un($ARGV[0])) or die "bind: $!";
+		(my $name = $ARGV[0]) =~ s/^@/\0/;
+		bind($s, pack_sockaddr_un($name)) or die "bind: $!";
 		$| = 1;
+		print "listening\n";
 		while (defined(recv($s, my $m, 4096, 0))) { print "$m\n" }' "$sock"
 	LAUNCHERS+=("$_SPAWNED")
 	_deadline end
-	until [[ -S $sock ]]; do _before "$end" || _fail "no notify socket"; _nap; done
+	until grep -qx listening "$out"; do _before "$end" || _fail "no notify socket"; _nap; done
 	SERVER_WRAP=(env NOTIFY_SOCKET="$sock")
 	server_start "MinSpare 3"
 	_deadline end

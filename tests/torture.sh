@@ -34,12 +34,16 @@ cleanup() {
 	    sed 's|/proc/||; s|/maps||'); do
 		kill -s KILL "$pid" 2>/dev/null || true
 	done
-	rm -f "/dev/shm$segment"
+	rm -rf "/dev/shm$segment" "/dev/shm$segment.doorbells"
 	rm -rf "$dir"
 }
 trap cleanup EXIT
 
 mkdir "$dir/flags"
+# started as root, chatd's children run as User (nobody): they must reach
+# and remove the flag files
+chmod 0755 "$dir"
+chmod 0777 "$dir/flags"
 cat >"$dir/chatd.conf" <<EOF
 SegmentName $segment
 MinSpare 4
