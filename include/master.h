@@ -2,6 +2,8 @@
 #ifndef CHATD_MASTER_H
 #define CHATD_MASTER_H
 
+#include <signal.h>
+
 #include "config.h"
 
 /* Messages on the hand-off socketpair. */
@@ -31,5 +33,7 @@ int	master_run(struct config *, int listen_fd,
  * its RETIRING.
  */
 #define CHILD_EXIT_RETIRED	3
+
+void	master_block_signals(sigset_t *);
 
 #endif

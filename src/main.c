@@ -298,25 +298,6 @@ absolute_conffile(void)
 }
 
 /*
- * Until the master's signalfd is set up, the signals it handles wait
- * (blocked) instead of killing it before it can remove its segment.
- */
-static void
-block_signals(void)
-{
-	sigset_t	 mask;
-
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGUSR1);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
-		fatal("sigprocmask");
-}
-
-/*
  * Who serves clients.  Started as root, chatd binds, creates the segment
  * and its doorbells, then becomes User and Group for good before any
  * child exists; it never serves clients as root.  Started as anyone
@@ -420,6 +401,7 @@ main(int argc, char *argv[])
 	int		 ch, debug = 0, noaction = 0, inetd = 0;
 	int		 status = 0, json = 0, fd, nlisten;
 	struct identity	 id;
+	sigset_t	 mask;
 
 	/* whatever the caller left open but systemd's sockets is not ours
 	 * to pass to children */
@@ -495,7 +477,7 @@ main(int argc, char *argv[])
 	}
 	if (!debug)
 		absolute_conffile();
-	block_signals();
+	master_block_signals(&mask);
 
 	if (raise_fd_limit() == -1)
 		exit(1);

@@ -800,6 +800,24 @@ peers_setup(void)
 	}
 }
 
+/*
+ * The signals the master takes through its signalfd, blocked.  main()
+ * blocks them before it forks or binds, so one that comes early waits
+ * instead of killing the master before it can remove its segment.
+ */
+void
+master_block_signals(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGCHLD);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGHUP);
+	sigaddset(mask, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, mask, NULL) == -1)
+		fatal("sigprocmask");
+}
+
 static void
 setup(void)
 {
@@ -819,14 +837,7 @@ setup(void)
 	if (conf->max_clients_per_ip > 0)
 		peers_setup();
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGUSR1);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
-		fatal("sigprocmask");
+	master_block_signals(&mask);
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
 		fatal("signal");
 	if ((sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
