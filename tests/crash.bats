@@ -148,7 +148,7 @@ idle_count() {
 	client_send bob "/quit"
 	client_expect_closed bob
 	server_expect_no_processes
-	rm -f "/dev/shm$SERVER_SEGMENT"
+	rm -rf "/dev/shm$SERVER_SEGMENT" "/dev/shm$SERVER_SEGMENT.doorbells"
 	SERVER_PID=
 }
 

@@ -21,7 +21,7 @@ teardown() {
 	chat_teardown
 	# what a killed master left
 	if [[ -n ${SERVER_SEGMENT-} ]]; then
-		rm -f "/dev/shm$SERVER_SEGMENT"
+		rm -rf "/dev/shm$SERVER_SEGMENT" "/dev/shm$SERVER_SEGMENT.doorbells"
 	fi
 }
 
@@ -485,7 +485,7 @@ conf_rewrite() {
 	run_chatd -s -f "$SERVER_CONF"
 	assert_status 1
 	assert_output_contains "no server is running"
-	rm -f "/dev/shm$SERVER_SEGMENT"
+	rm -rf "/dev/shm$SERVER_SEGMENT" "/dev/shm$SERVER_SEGMENT.doorbells"
 }
 
 # --- make install --------------------------------------------------------------

@@ -430,6 +430,11 @@ __chat_teardown() {
 	local rc=0
 	server_stop || rc=1
 	_server_kill_leftovers
+	# a server killed (or a test that failed) leaves its segment and
+	# doorbells: /dev/shm is the machine's, not the test's
+	if [[ -n $SERVER_SEGMENT && -z $(server_processes) ]]; then
+		rm -rf "/dev/shm$SERVER_SEGMENT" "/dev/shm$SERVER_SEGMENT.doorbells"
+	fi
 	_clients_kill_all
 	_server_check_sanitizers || rc=1
 	return $rc
