@@ -33,6 +33,7 @@
 
 #include "child.h"
 #include "cmd.h"
+#include "identity.h"
 #include "log.h"
 #include "master.h"
 #include "names.h"
@@ -1321,6 +1322,7 @@ child_main(const struct config *c, const struct child_fds *f)
 	conf = c;
 	fds = f;
 	child_setup();
+	identity_assume();	/* started as root: never serve as root */
 	pool_setup();
 #ifdef CHATD_TORTURE
 	if (torture_flag("die-at-start", 0))

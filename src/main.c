@@ -17,10 +17,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
 #include <netdb.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +28,7 @@
 #include "child.h"
 #include "config.h"
 #include "daemon.h"
+#include "identity.h"
 #include "log.h"
 #include "master.h"
 #include "notify.h"
@@ -297,110 +296,12 @@ absolute_conffile(void)
 	conffile = path;
 }
 
-/*
- * Who serves clients.  Started as root, chatd binds, creates the segment
- * and its doorbells, then becomes User and Group for good before any
- * child exists; it never serves clients as root.  Started as anyone
- * else, it stays who it is and User and Group are not used, so anyone
- * can run a chatd of their own.
- */
-struct identity {
-	int	 change;	/* started as root */
-	uid_t	 uid;
-	gid_t	 gid;
-};
-
-static int
-identity_resolve(const struct config *conf, struct identity *id)
-{
-	struct passwd	*pw;
-	struct group	*gr;
-
-	memset(id, 0, sizeof(*id));
-	if (getuid() != 0 && geteuid() != 0)
-		return 0;
-	id->change = 1;
-	errno = 0;
-	if ((pw = getpwnam(conf->user)) == NULL) {
-		fprintf(stderr, "chatd: User %s: %s\n", conf->user,
-		    errno != 0 ? strerror(errno) : "no such user");
-		return -1;
-	}
-	if (pw->pw_uid == 0) {
-		fprintf(stderr, "chatd: User %s has uid 0: chatd does not "
-		    "serve clients as root; set User to an unprivileged "
-		    "user\n", conf->user);
-		return -1;
-	}
-	errno = 0;
-	if ((gr = getgrnam(conf->group)) == NULL) {
-		fprintf(stderr, "chatd: Group %s: %s\n", conf->group,
-		    errno != 0 ? strerror(errno) : "no such group");
-		return -1;
-	}
-	if (gr->gr_gid == 0) {
-		fprintf(stderr, "chatd: Group %s has gid 0: chatd does not "
-		    "serve clients with root's group; set Group to an "
-		    "unprivileged group\n", conf->group);
-		return -1;
-	}
-	id->uid = pw->pw_uid;
-	id->gid = gr->gr_gid;
-	return 0;
-}
-
-/*
- * The segment becomes the new user's (still mode 0600), so that user
- * can map it and the master can remove it from the sticky /dev/shm.
- * Then root is given up for good: all three uids and gids, and the
- * supplementary groups; a process that could still become root is a
- * fatal error.
- */
-static void
-identity_give(const struct config *conf, const struct identity *id)
-{
-	int	 fd;
-
-	if (!id->change)
-		return;
-	if ((fd = shm_open(conf->segment_name, O_RDWR, 0)) == -1)
-		fatal("cannot open segment %s to give it to user %s",
-		    conf->segment_name, conf->user);
-	if (fchown(fd, id->uid, id->gid) == -1)
-		fatal("cannot give segment %s to user %s",
-		    conf->segment_name, conf->user);
-	close(fd);
-	doorbells_give(id->uid, id->gid);
-}
-
-/* chatd -i drops before it opens anything: what it makes is the user's. */
-static void
-identity_assume(const struct config *conf, const struct identity *id)
-{
-	if (!id->change)
-		return;
-	if (setgroups(1, &id->gid) == -1)
-		fatal("cannot set the supplementary groups to %s",
-		    conf->group);
-	if (setresgid(id->gid, id->gid, id->gid) == -1)
-		fatal("cannot change group to %s", conf->group);
-	if (setresuid(id->uid, id->uid, id->uid) == -1)
-		fatal("cannot change user to %s", conf->user);
-	if (setuid(0) != -1 || seteuid(0) != -1 || getuid() != id->uid ||
-	    geteuid() != id->uid || getgid() != id->gid ||
-	    getegid() != id->gid)
-		fatalx("still able to become root after changing to user %s",
-		    conf->user);
-	log_info("serving as user %s, group %s", conf->user, conf->group);
-}
-
 int
 main(int argc, char *argv[])
 {
 	struct config	 conf;
 	int		 ch, debug = 0, noaction = 0, inetd = 0;
 	int		 status = 0, json = 0, fd, nlisten;
-	struct identity	 id;
 	sigset_t	 mask;
 
 	/* whatever the caller left open but systemd's sockets is not ours
@@ -458,7 +359,7 @@ main(int argc, char *argv[])
 		exit(1);
 	if (status)
 		exit(stat_print(&conf, json));
-	if (identity_resolve(&conf, &id) == -1)
+	if (identity_resolve(&conf) == -1)
 		exit(1);
 	if (noaction) {
 		struct addrinfo *res;
@@ -472,7 +373,7 @@ main(int argc, char *argv[])
 	log_init(debug, log_facility_value(conf.syslog_facility),
 	    log_level_value(conf.log_level));
 	if (inetd) {
-		identity_assume(&conf, &id);
+		identity_assume();
 		inetd_main(&conf, nlisten);
 	}
 	if (!debug)
@@ -492,15 +393,14 @@ main(int argc, char *argv[])
 		exit(1);
 	shm_self_set();
 	if (doorbells_init(conf.segment_name, 1,
-	    id.change ? id.uid : geteuid()) == -1 ||
+	    identity_owner()) == -1 ||
 	    shm_attach(&conf, SHM_MASTER) == -1)
 		exit(1);
 	if (atexit(shm_remove) != 0)
 		fatalx("atexit");
 	log_share_level(&shm->log_level);
 	child_buffers_init(&conf);
-	identity_give(&conf, &id);
-	identity_assume(&conf, &id);
+	identity_give(&conf);
 	daemon_ready();
 	exit(master_run(&conf, fd, load_config));
 }
