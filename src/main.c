@@ -89,14 +89,25 @@ resolve(const struct config *conf, struct addrinfo **res)
 	return 0;
 }
 
+/* The first log line: where we listen, whoever made the socket. */
+static void
+log_listening(int fd)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	char			 where[128];
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		fatal("getsockname");
+	format_address((struct sockaddr *)&ss, where, sizeof(where));
+	log_notice("listening on %s", where);
+}
+
 /* Binds ListenAddress:Port; the first log line says where. */
 static int
 listen_on(const struct config *conf)
 {
 	struct addrinfo		*res, *ai;
-	struct sockaddr_storage	 ss;
-	socklen_t		 len = sizeof(ss);
-	char			 where[128];
 	int			 fd = -1, one = 1, saved = 0;
 
 	if (resolve(conf, &res) == -1)
@@ -126,10 +137,7 @@ listen_on(const struct config *conf)
 		    conf->listen_address, conf->port, strerror(saved));
 		return -1;
 	}
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
-		fatal("getsockname");
-	format_address((struct sockaddr *)&ss, where, sizeof(where));
-	log_notice("listening on %s", where);
+	log_listening(fd);
 	return fd;
 }
 
@@ -163,9 +171,7 @@ raise_fd_limit(void)
 static int
 inherited_listener(int n)
 {
-	struct sockaddr_storage	 ss;
 	socklen_t		 len;
-	char			 where[128];
 	int			 fd = 3, type = 0, listening = 0, one = 1, fl;
 
 	if (n > 1) {
@@ -188,11 +194,7 @@ inherited_listener(int n)
 	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
 		fatal("cannot set up the socket from systemd");
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	len = sizeof(ss);
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
-		fatal("getsockname");
-	format_address((struct sockaddr *)&ss, where, sizeof(where));
-	log_notice("listening on %s", where);
+	log_listening(fd);
 	return fd;
 }
 
