@@ -454,28 +454,53 @@ state_unlock(void)
 /* Commands' effects */
 
 /*
- * Watches room's doorbell, and no other.  The watch outlives a session
+ * A paced reader must not hear the doorbell: every watcher of a FIFO
+ * wakes at every write to it, so one armed reader in a room of a
+ * thousand would make each post wake all thousand, the paced ones too.
+ * So a paced reader that hears a ring turns its watch off (events 0:
+ * epoll skips it), and turns it back on just before it sleeps armed.
+ * The doorbell is never emptied, so turning the watch on reports it
+ * readable at once: that costs the next epoll wait an immediate return
+ * and a look at the head, not a sleep.  The watch outlives a session
  * (the session epoll is not waited on between sessions), so the next
  * session in a room with the same doorbell costs no system call.
  */
+static int	 bell_watched = -1;	/* the doorbell fd in session_ep */
+static int	 bell_on;		/* and whether its ring wakes us */
+
+static void
+bell_watch(int op, int bell, int on)
+{
+	struct epoll_event	 ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = on ? EPOLLIN | EPOLLET : EPOLLET;
+	ev.data.u32 = TAG_DOORBELL;
+	if (epoll_ctl(session_ep, op, bell, &ev) == -1)
+		fatal("cannot watch doorbell %d", bell);
+	bell_on = on;
+}
+
+/* Watches room's doorbell, and no other. */
 static void
 watch_doorbell(int room)
 {
-	static int		 watched = -1;
-	struct epoll_event	 ev;
-	int			 bell = room_doorbell(room);
+	int	 bell = room_doorbell(room);
 
-	if (bell == watched)
+	if (bell == bell_watched)
 		return;
-	if (watched != -1 &&
-	    epoll_ctl(session_ep, EPOLL_CTL_DEL, watched, NULL) == -1)
+	if (bell_watched != -1 &&
+	    epoll_ctl(session_ep, EPOLL_CTL_DEL, bell_watched, NULL) == -1)
 		fatal("cannot stop watching a doorbell");
-	memset(&ev, 0, sizeof(ev));
-	ev.events = EPOLLIN | EPOLLET;
-	ev.data.u32 = TAG_DOORBELL;
-	if (epoll_ctl(session_ep, EPOLL_CTL_ADD, bell, &ev) == -1)
-		fatal("cannot watch the doorbell of room %d", room);
-	watched = bell;
+	bell_watch(EPOLL_CTL_ADD, bell, 1);
+	bell_watched = bell;
+}
+
+static void
+bell_listen(int on)
+{
+	if (bell_on != on)
+		bell_watch(EPOLL_CTL_MOD, bell_watched, on);
 }
 
 /* Global lock held: into the room, from its current head on. */
@@ -958,15 +983,36 @@ struct pacer {
 	int64_t		 interval;	/* the last one, ns */
 };
 
+/*
+ * Rounded up to a quarter of its power of two (1, 1.25, 1.5 or 1.75
+ * times it), so that the members of a room, whose counts agree or
+ * nearly, pick the same interval, and a stretched one is a multiple.
+ */
 static int64_t
 pace_interval(const struct pacer *p)
 {
-	int64_t	 ns;
+	int64_t	 ns, quarter;
 
 	ns = atomic_load_explicit(&shm_room(sess.room)->members,
-	    memory_order_relaxed) * (1000000000L / PACE_BUDGET) * p->stretch;
-	return ns < PACE_MIN_NS ? PACE_MIN_NS : ns > PACE_MAX_NS ?
-	    PACE_MAX_NS : ns;
+	    memory_order_relaxed) * (1000000000L / PACE_BUDGET);
+	ns = ns < PACE_MIN_NS ? PACE_MIN_NS : ns > PACE_MAX_NS ? PACE_MAX_NS :
+	    ns;
+	for (quarter = 1; quarter * 8 <= ns; quarter <<= 1)
+		;
+	return (ns + quarter - 1) / quarter * quarter * p->stretch;
+}
+
+/*
+ * The next pull, on a grid of the interval in CLOCK_MONOTONIC time, which
+ * every process shares: a room's paced readers wake together, on one
+ * timer interrupt per CPU, and run back to back as one herd, instead of
+ * each on a timer of its own that finds the CPU idle (a vCPU woken from
+ * idle costs tens of microseconds here, measured) or preempts another.
+ */
+static int64_t
+pace_next(int64_t now, int64_t interval)
+{
+	return now - now % interval + interval;
 }
 
 /*
@@ -1009,8 +1055,8 @@ paced_pull(struct pacer *p, int64_t now)
 	p->paced = 1;
 	p->interval = pace_interval(p);
 	/* stopped by the chunk size, not by the head: go on once written */
-	p->next = sess.cursor == room_head(sess.room) ? now + p->interval :
-	    now;
+	p->next = sess.cursor == room_head(sess.room) ?
+	    pace_next(now, p->interval) : now;
 	return 1;
 }
 
@@ -1028,6 +1074,7 @@ sleep_time(struct pacer *p, int64_t now, struct timespec *ts)
 		ts->tv_nsec = ns % 1000000000;
 		return ts;
 	}
+	bell_listen(1);
 	room_arm(sess.room);
 	if (room_head(sess.room) != sess.cursor) {
 		ts->tv_sec = ts->tv_nsec = 0;	/* a line came as we armed */
@@ -1130,6 +1177,10 @@ session_loop(void)
 				if (events[i].events & (EPOLLOUT | EPOLLHUP |
 				    EPOLLERR))
 					writable = 1;
+				break;
+			case TAG_DOORBELL:
+				if (pacer.paced)
+					bell_listen(0);	/* the timer will do */
 				break;
 			case TAG_MASTER:
 				master_gone = 1;
