@@ -119,8 +119,8 @@ echo "chatd bench: $(nproc) cores, median [min-max] of $runs runs, $(date -u +%F
 row "fanout C=10 S=10 W=8"     "$lat" -- -T 60 fanout -c 10 -s 10 -m 3000 -w 8
 row "fanout C=100 S=10 W=8"    "$lat" -- -T 60 fanout -c 100 -s 10 -m 1000 -w 8
 row "fanout C=1000 S=10 W=8"   "$lat" -- -T 90 fanout -c 1000 -s 10 -m 300 -w 8
-row "fanout C=1000 200 lines/s" "$lat" -- -T 90 fanout -c 1000 -s 10 -f 200 -m 100
-row "fanout C=10 10 lines/s"   "$lat" -- -T 60 fanout -c 10 -s 10 -f 10 -m 10
+row "fanout C=1000 200 lines/s" "$lat send_lag_p99_ms" -- -T 90 fanout -c 1000 -s 10 -f 200 -m 100
+row "fanout C=10 10 lines/s"   "$lat send_lag_p99_ms" -- -T 60 fanout -c 10 -s 10 -f 10 -m 10
 row "churn D=8"                "conns_per_s failures" -- -T 60 churn -d 8 -t 5
 mem="mem_avail_per_conn_kib server_uss_per_conn_kib pagetables_per_conn_kib kernelstack_per_conn_kib slab_per_conn_kib anonpages_per_conn_kib connect_failures"
 row "idle C=1000" "$mem" -- -T 120 idle -c 1000 -t 2 -x -P MASTER
