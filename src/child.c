@@ -669,24 +669,33 @@ set_title(const char *title)
 	prctl(PR_SET_NAME, title, 0, 0, 0);
 }
 
+/* The client's address, asked once a session; family 0 if unknown. */
+static struct sockaddr_storage	 peer;
+
 static void
-peer_address(int fd, char *buf, size_t size)
+peer_lookup(int fd)
 {
-	struct sockaddr_storage	 ss;
-	socklen_t		 len = sizeof(ss);
-	char			 host[INET6_ADDRSTRLEN];
-	int			 port = 0;
+	socklen_t	 len = sizeof(peer);
+
+	if (getpeername(fd, (struct sockaddr *)&peer, &len) == -1)
+		peer.ss_family = 0;
+}
+
+static void
+peer_address(char *buf, size_t size)
+{
+	const struct sockaddr_storage	*ss = &peer;
+	char				 host[INET6_ADDRSTRLEN];
+	int				 port = 0;
 
 	snprintf(buf, size, "unknown");
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
-		return;
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const void *)ss;
 		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
 		port = ntohs(sin->sin_port);
 		snprintf(buf, size, "%s:%d", host, port);
-	} else if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const void *)ss;
 		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
 		port = ntohs(sin6->sin6_port);
 		snprintf(buf, size, "[%s]:%d", host, port);
@@ -698,11 +707,12 @@ session_start(int fd)
 {
 	struct client_slot	*slot;
 	struct epoll_event	 ev;
-	char			 peer[64];
+	char			 from[64];
 
 	memset(&sess, 0, sizeof(sess));
 	sess.fd = fd;
 	sess.room = -1;
+	peer_lookup(fd);
 	out_off = out_len = 0;
 	input_init(&in, inbuf, in_cap, conf->max_line_length);
 	/* non-blocking and TCP_NODELAY already: the master's accept4 and
@@ -747,8 +757,8 @@ session_start(int fd)
 	if (epoll_ctl(session_ep, EPOLL_CTL_ADD, fd, &ev) == -1)
 		fatal("cannot watch the client socket");
 	watch_doorbell(ROOM_MAIN);
-	peer_address(fd, peer, sizeof(peer));
-	log_info("%s connected from %s", sess.name, peer);
+	peer_address(from, sizeof(from));
+	log_info("%s connected from %s", sess.name, from);
 	return 0;
 }
 
@@ -800,14 +810,11 @@ linger_and_close(int fd)
 static void
 limits_start(void)
 {
-	int64_t			 now = now_ns();
+	int64_t	 now = now_ns();
+	int	 trusted;
 
-	struct sockaddr_storage	 ss;
-	socklen_t		 len = sizeof(ss);
-	int			 trusted;
-
-	trusted = conf->trust_loopback && getpeername(sess.fd,
-	    (struct sockaddr *)&ss, &len) == 0 && peer_is_loopback(&ss);
+	trusted = conf->trust_loopback && peer.ss_family != 0 &&
+	    peer_is_loopback(&peer);
 	line_cost = conf->max_lines_per_second == 0 || trusted ? 0 :
 	    1000000000LL / conf->max_lines_per_second;
 	burst_span = line_cost * ((int64_t)conf->line_burst - 1);
@@ -959,19 +966,22 @@ take_line(int eof)
 
 /*
  * -1: the connection broke or closed; 0: nothing more for now; 1: read
- * some, and there may be more.  Read until EAGAIN even after a short
- * read: a FIN that came with the data gave its edge already, and a
- * reader that stopped short would never hear of it.
+ * as much as there was room for, and there may be more; 2: read less,
+ * so the socket was empty.  After a 2 the caller reads on only if the
+ * peer hung up (EPOLLRDHUP): a FIN that came with the data gave its edge
+ * already, and a reader that stopped short would never hear of it.
+ * Anything arriving later is an edge of its own.
  */
 static int
 read_input(void)
 {
+	size_t	 space = input_space(&in);
 	ssize_t	 n;
 
-	n = read(sess.fd, input_tail(&in), input_space(&in));
+	n = read(sess.fd, input_tail(&in), space);
 	if (n > 0) {
 		input_added(&in, (size_t)n);
-		return 1;
+		return (size_t)n < space ? 2 : 1;
 	}
 	if (n == 0)
 		return -1;
@@ -1100,6 +1110,7 @@ session_loop(void)
 	const char		*why;
 	int64_t			 now;
 	int			 readable = 1, writable = 1, eof = 0, busy;
+	int			 hangup = 0;
 	int			 n, i, r, throttled;
 
 	limits_start();
@@ -1146,7 +1157,7 @@ session_loop(void)
 			r = read_input();
 			if (r == -1)
 				eof = 1;
-			readable = r == 1;
+			readable = r == 1 || (r == 2 && hangup);
 			if (r != 0)
 				busy = 1;
 		}
@@ -1182,6 +1193,9 @@ session_loop(void)
 				if (events[i].events & (EPOLLIN | EPOLLRDHUP |
 				    EPOLLHUP | EPOLLERR))
 					readable = 1;
+				if (events[i].events & (EPOLLRDHUP | EPOLLHUP |
+				    EPOLLERR))
+					hangup = 1;
 				if (events[i].events & (EPOLLOUT | EPOLLHUP |
 				    EPOLLERR))
 					writable = 1;
