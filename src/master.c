@@ -42,6 +42,7 @@
  *   their old values and logs that.
  */
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -781,6 +782,30 @@ tick(void)
 		demand = 0;
 }
 
+/*
+ * Zeroed memory for the master's own tables, never inherited: a page the
+ * master writes after a fork stays behind as a private copy in every
+ * child forked before the write (copy-on-write keeps the old page with
+ * them), so a child would pay a page for each table the master touched.
+ * MADV_DONTFORK keeps them out of the children altogether.  They live as
+ * long as the master.
+ */
+static void *
+master_table(size_t nmemb, size_t size, const char *what)
+{
+	void	*p;
+
+	if (nmemb > SIZE_MAX / size)
+		fatalx("the %s is too large", what);
+	p = mmap(NULL, nmemb * size, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		fatal("cannot allocate the %s", what);
+	if (madvise(p, nmemb * size, MADV_DONTFORK) == -1)
+		fatal("cannot keep the %s from the children", what);
+	return p;
+}
+
 /* Tickets for every connection there can be, a table twice as big. */
 static void
 peers_setup(void)
@@ -790,9 +815,8 @@ peers_setup(void)
 
 	while (size < 2 * n)
 		size *= 2;
-	if ((peers = calloc(size, sizeof(*peers))) == NULL ||
-	    (tickets = calloc(n, sizeof(*tickets))) == NULL)
-		fatal("cannot allocate the MaxClientsPerIP table");
+	peers = master_table(size, sizeof(*peers), "MaxClientsPerIP table");
+	tickets = master_table(n, sizeof(*tickets), "MaxClientsPerIP table");
 	peers_mask = (unsigned)size - 1;
 	for (i = (int)n; i-- > 0; ) {
 		tickets[i].next_free = free_ticket;
@@ -828,10 +852,10 @@ setup(void)
 	/* room for the most a SIGHUP can ask for: the segment's slots and
 	 * the largest pools */
 	table_size = (int)shm->max_clients + 2 * 1000 + 16;
-	if ((children = calloc((size_t)table_size, sizeof(*children))) ==
-	    NULL || (free_index = calloc((size_t)table_size, sizeof(int))) ==
-	    NULL)
-		fatal("cannot allocate the child table");
+	children = master_table((size_t)table_size, sizeof(*children),
+	    "child table");
+	free_index = master_table((size_t)table_size, sizeof(int),
+	    "child table");
 	for (i = table_size; i-- > 0; )
 		free_index[nfree++] = i;
 	if (conf->max_clients_per_ip > 0)
