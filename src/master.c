@@ -107,30 +107,39 @@ static struct config	*conf;
 static int		(*load_config)(struct config *);
 static struct child	*children;
 static int		*free_index;
-static int		 nfree, table_size;
-static int		 starting, idle, busy;
-static int		 inflight;	/* connections sent, not yet taken */
-static int		 retiring;	/* RETIREs sent, not yet taken */
+static int		 table_size;
 static int		 listen_fd, epfd, sigfd, timerfd;
 static int		 handoff[2], alive[2], janitor;
-static int		 accepting, stopping, stop_ticks;
-static int		 startup_failures, demand;
-static time_t		 fork_after;
 static struct peer	*peers;
 static unsigned		 peers_mask;
 static struct ticket	*tickets;
-static int		 free_ticket = -1;
+
+/*
+ * What the master changes as it runs, in a page of its own that children
+ * do not inherit (see master_table): in the program's data it would leave
+ * each child a private copy of the page it shares with their data.
+ */
+static struct pool {
+	int	 nfree;
+	int	 starting, idle, busy;
+	int	 inflight;	/* connections sent, not yet taken */
+	int	 retiring;	/* RETIREs sent, not yet taken */
+	int	 accepting, stopping, stop_ticks;
+	int	 startup_failures, demand;
+	time_t	 fork_after;
+	int	 free_ticket;
+}			*pool;
 
 static int
 available(void)
 {
-	return idle - inflight - retiring;
+	return pool->idle - pool->inflight - pool->retiring;
 }
 
 static int
 full(void)
 {
-	return busy + inflight >= (int)conf->max_clients;
+	return pool->busy + pool->inflight >= (int)conf->max_clients;
 }
 
 static void
@@ -149,12 +158,12 @@ watch(int fd, uint32_t events, enum tag tag, int op)
 static void
 update_accepting(void)
 {
-	int	 want = !stopping && (available() > 0 || full());
+	int	 want = !pool->stopping && (available() > 0 || full());
 
-	if (want == accepting)
+	if (want == pool->accepting)
 		return;
 	watch(listen_fd, want ? EPOLLIN : 0, TAG_LISTEN, EPOLL_CTL_MOD);
-	accepting = want;
+	pool->accepting = want;
 }
 
 static void
@@ -164,13 +173,13 @@ fork_child(void)
 	pid_t			 pid;
 	int			 index;
 
-	if (nfree == 0)
+	if (pool->nfree == 0)
 		return;
-	index = free_index[--nfree];
+	index = free_index[--pool->nfree];
 	if ((pid = fork()) == -1) {
 		log_warn("cannot fork a child");
-		free_index[nfree++] = index;
-		fork_after = time(NULL) + 1;
+		free_index[pool->nfree++] = index;
+		pool->fork_after = time(NULL) + 1;
 		return;
 	}
 	if (pid == 0) {
@@ -190,7 +199,7 @@ fork_child(void)
 	children[index].pid = pid;
 	children[index].state = CHILD_STARTING;
 	children[index].conn = -1;
-	starting++;
+	pool->starting++;
 }
 
 /*
@@ -204,16 +213,16 @@ maintain_pool(int tick)
 {
 	int	 want, n;
 
-	if (stopping)
+	if (pool->stopping)
 		return;
-	want = (int)conf->min_spare - (available() + starting);
-	if (demand > 0 && starting == 0 && available() <= 0) {
-		n = (int)conf->min_spare << (demand < 4 ? demand : 4);
+	want = (int)conf->min_spare - (available() + pool->starting);
+	if (pool->demand > 0 && pool->starting == 0 && available() <= 0) {
+		n = (int)conf->min_spare << (pool->demand < 4 ? pool->demand : 4);
 		if (n > want)
 			want = n;
 	}
-	if (want > 0 && time(NULL) >= fork_after)
-		while (want-- > 0 && nfree > 0)
+	if (want > 0 && time(NULL) >= pool->fork_after)
+		while (want-- > 0 && pool->nfree > 0)
 			fork_child();
 	if (tick && available() > (int)conf->max_spare) {
 		struct handoff_msg msg = { HANDOFF_RETIRE, -1, 0, -1 };
@@ -225,7 +234,7 @@ maintain_pool(int tick)
 			if (send(handoff[0], &msg, sizeof(msg),
 			    MSG_DONTWAIT | MSG_NOSIGNAL) == -1)
 				break;
-			retiring++;
+			pool->retiring++;
 		}
 	}
 	update_accepting();
@@ -322,10 +331,10 @@ ticket_take(const unsigned char *addr, int *ticket)
 	*ticket = -1;
 	if (peers[i].count >= conf->max_clients_per_ip)
 		return -1;
-	if (free_ticket == -1)
+	if (pool->free_ticket == -1)
 		return 0;	/* lost in children that died: count none */
-	*ticket = free_ticket;
-	free_ticket = tickets[*ticket].next_free;
+	*ticket = pool->free_ticket;
+	pool->free_ticket = tickets[*ticket].next_free;
 	memcpy(tickets[*ticket].addr, addr, 16);
 	if (peers[i].count == 0)
 		memcpy(peers[i].addr, addr, 16);
@@ -344,8 +353,8 @@ ticket_return(int ticket)
 	i = peer_find(tickets[ticket].addr);
 	if (peers[i].count > 0 && --peers[i].count == 0)
 		peer_remove(i);
-	tickets[ticket].next_free = free_ticket;
-	free_ticket = ticket;
+	tickets[ticket].next_free = pool->free_ticket;
+	pool->free_ticket = ticket;
 }
 
 static void
@@ -389,7 +398,7 @@ hand_off(int fd, int ticket)
 		log_warn("cannot hand a connection to the pool");
 		return -1;
 	}
-	inflight++;
+	pool->inflight++;
 	return 0;
 }
 
@@ -439,7 +448,7 @@ accept_connections(void)
 	}
 	/* connections still wait and no child is free: grow faster */
 	if (available() <= 0 && !full())
-		demand++;
+		pool->demand++;
 }
 
 static void
@@ -457,29 +466,29 @@ child_message(void)
 		c = &children[msg.index];
 		if (msg.type == HANDOFF_READY) {
 			if (c->state == CHILD_STARTING) {
-				starting--;
-				startup_failures = 0;
+				pool->starting--;
+				pool->startup_failures = 0;
 			} else if (c->state == CHILD_BUSY) {
-				busy--;
+				pool->busy--;
 				ticket_return(c->conn);
 				c->conn = -1;
 			} else
 				continue;
 			c->state = CHILD_IDLE;
-			idle++;
+			pool->idle++;
 		} else if (msg.type == HANDOFF_BUSY && c->state == CHILD_IDLE) {
 			c->state = CHILD_BUSY;
 			c->conn = msg.conn;
-			idle--;
-			busy++;
-			if (inflight > 0)
-				inflight--;
+			pool->idle--;
+			pool->busy++;
+			if (pool->inflight > 0)
+				pool->inflight--;
 		} else if (msg.type == HANDOFF_RETIRING &&
 		    c->state == CHILD_IDLE) {
 			c->state = CHILD_RETIRING;
-			idle--;
-			if (retiring > 0)
-				retiring--;
+			pool->idle--;
+			if (pool->retiring > 0)
+				pool->retiring--;
 		}
 	}
 	if (n == -1 && errno != EAGAIN && errno != EINTR)
@@ -538,32 +547,32 @@ child_died(struct child *c, int status)
 		    WEXITSTATUS(status));
 	switch (c->state) {
 	case CHILD_STARTING:
-		starting--;
+		pool->starting--;
 		/* exit 0: told to go (SIGHUP, SIGTERM) before it said READY */
-		if (stopping || (WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		if (pool->stopping || (WIFEXITED(status) && WEXITSTATUS(status) == 0))
 			break;
-		startup_failures++;
-		backoff = startup_failures < 6 ? 1 << startup_failures :
+		pool->startup_failures++;
+		backoff = pool->startup_failures < 6 ? 1 << pool->startup_failures :
 		    BACKOFF_MAX;
 		if (backoff > BACKOFF_MAX)
 			backoff = BACKOFF_MAX;
-		fork_after = time(NULL) + backoff;
+		pool->fork_after = time(NULL) + backoff;
 		log_warnx("child %d died before it was ready; "
 		    "forking again in %d s", (int)c->pid, backoff);
 		break;
 	case CHILD_IDLE:
-		idle--;
+		pool->idle--;
 		/* reaped before its RETIRING was read: that RETIRE is taken */
-		if (retired && retiring > 0)
-			retiring--;
+		if (retired && pool->retiring > 0)
+			pool->retiring--;
 		/* killed, it may have taken a message with it */
-		if (retiring > idle)
-			retiring = idle;
-		if (inflight > idle - retiring)
-			inflight = idle - retiring;
+		if (pool->retiring > pool->idle)
+			pool->retiring = pool->idle;
+		if (pool->inflight > pool->idle - pool->retiring)
+			pool->inflight = pool->idle - pool->retiring;
 		break;
 	case CHILD_BUSY:
-		busy--;
+		pool->busy--;
 		ticket_return(c->conn);
 		break;
 	}
@@ -573,7 +582,7 @@ child_died(struct child *c, int status)
 	c->state = CHILD_NONE;
 	c->conn = -1;
 	c->pid = 0;
-	free_index[nfree++] = (int)(c - children);
+	free_index[pool->nfree++] = (int)(c - children);
 }
 
 static void
@@ -594,7 +603,7 @@ reap(void)
 static int
 children_alive(void)
 {
-	return table_size - nfree;
+	return table_size - pool->nfree;
 }
 
 static void
@@ -613,11 +622,11 @@ begin_stop(const char *why)
 {
 	int	 fd;
 
-	if (stopping)
+	if (pool->stopping)
 		return;
 	log_notice("%s: shutting down", why);
 	notify_systemd("STOPPING=1");
-	stopping = 1;
+	pool->stopping = 1;
 	update_accepting();
 	/* the backlog too is told, not just dropped */
 	while ((fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC)) != -1)
@@ -729,7 +738,7 @@ report(void)
 	    conf->max_clients, shm->max_clients, dead, rooms, shm->max_rooms);
 	log_notice("SIGUSR1: children: %d idle, %d busy, %d starting, "
 	    "%d connections handed over not yet taken (MinSpare %u, "
-	    "MaxSpare %u)", idle, busy, starting, inflight, conf->min_spare,
+	    "MaxSpare %u)", pool->idle, pool->busy, pool->starting, pool->inflight, conf->min_spare,
 	    conf->max_spare);
 	log_notice("SIGUSR1: since start: %llu connections, %llu lines, "
 	    "%llu repairs, %llu janitor frees",
@@ -756,7 +765,7 @@ handle_signals(void)
 			begin_stop("SIGINT");
 			break;
 		case SIGHUP:
-			if (!stopping)
+			if (!pool->stopping)
 				reload();
 			break;
 		case SIGUSR1:
@@ -773,13 +782,13 @@ tick(void)
 
 	if (read(timerfd, &ticks, sizeof(ticks)) == -1 && errno != EAGAIN)
 		fatal("timerfd");
-	if (stopping && ++stop_ticks > STOP_GRACE) {
+	if (pool->stopping && ++pool->stop_ticks > STOP_GRACE) {
 		log_warnx("children still running after %d s: killing them",
 		    STOP_GRACE);
 		signal_children(SIGKILL);
 	}
 	if (available() > 0)
-		demand = 0;
+		pool->demand = 0;
 }
 
 /*
@@ -819,8 +828,8 @@ peers_setup(void)
 	tickets = master_table(n, sizeof(*tickets), "MaxClientsPerIP table");
 	peers_mask = (unsigned)size - 1;
 	for (i = (int)n; i-- > 0; ) {
-		tickets[i].next_free = free_ticket;
-		free_ticket = i;
+		tickets[i].next_free = pool->free_ticket;
+		pool->free_ticket = i;
 	}
 }
 
@@ -851,13 +860,15 @@ setup(void)
 
 	/* room for the most a SIGHUP can ask for: the segment's slots and
 	 * the largest pools */
+	pool = master_table(1, sizeof(*pool), "pool state");
+	pool->free_ticket = -1;
 	table_size = (int)shm->max_clients + 2 * 1000 + 16;
 	children = master_table((size_t)table_size, sizeof(*children),
 	    "child table");
 	free_index = master_table((size_t)table_size, sizeof(int),
 	    "child table");
 	for (i = table_size; i-- > 0; )
-		free_index[nfree++] = i;
+		free_index[pool->nfree++] = i;
 	if (conf->max_clients_per_ip > 0)
 		peers_setup();
 
@@ -900,9 +911,9 @@ master_run(struct config *c, int fd, int (*load)(struct config *))
 	listen_fd = fd;
 	setup();
 	maintain_pool(0);
-	while (!stopping || children_alive() > 0) {
+	while (!pool->stopping || children_alive() > 0) {
 		/* the pool is up: tell systemd, if it asked (Type=notify) */
-		if (!ready && idle >= (int)conf->min_spare) {
+		if (!ready && pool->idle >= (int)conf->min_spare) {
 			notify_systemd("READY=1");
 			ready = 1;
 		}
@@ -916,7 +927,7 @@ master_run(struct config *c, int fd, int (*load)(struct config *))
 		for (i = 0; i < n; i++) {
 			switch (events[i].data.u32) {
 			case TAG_LISTEN:
-				if (!stopping)
+				if (!pool->stopping)
 					accept_connections();
 				break;
 			case TAG_CHILDREN:
