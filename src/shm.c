@@ -259,6 +259,47 @@ become_owner(const char *name)
 }
 
 /*
+ * The segment is mapped at a 1 GiB boundary.  Every process that touches
+ * it builds page tables for the parts it touches, and an idle child
+ * touches the first 2 MiB or so (header, slots, names, rooms, main's
+ * ring): aligned, that is one page-table page under one middle-level
+ * page, instead of two of each when the kernel's pick straddles a
+ * boundary.  Some KiB a connection.  The rest of the reservation (address
+ * space only) is given back at once; if there is none to spare, any
+ * address does.
+ */
+#define SEGMENT_ALIGN	((uintptr_t)1 << 30)
+
+static void *
+segment_map(int fd, size_t size)
+{
+	uintptr_t	 page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t	 area, at, end;
+	size_t		 span = size + SEGMENT_ALIGN;
+	void		*p;
+
+	p = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+	    MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		    fd, 0);
+	area = (uintptr_t)p;
+	at = (area + SEGMENT_ALIGN - 1) & ~(SEGMENT_ALIGN - 1);
+	if (mmap((void *)at, size, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+		(void)munmap(p, span);
+		return MAP_FAILED;
+	}
+	end = (at + size + page - 1) & ~(page - 1);
+	if (at > area)
+		(void)munmap(p, at - area);
+	if (area + span > end)
+		(void)munmap((void *)end, area + span - end);
+	return (void *)at;
+}
+
+
+/*
  * A segment is there.  0: attached to it; 1: it was stale and is gone,
  * make a new one; -1: it cannot be used, and we said why.
  *
@@ -292,8 +333,7 @@ attach_existing(const struct config *conf, const struct shm_header *want,
 		close(fd);
 		goto stale;
 	}
-	p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-	    fd, 0);
+	p = segment_map(fd, (size_t)st.st_size);
 	close(fd);
 	if (p == MAP_FAILED) {
 		fprintf(stderr, "chatd: cannot map segment %s: %s\n", name,
@@ -393,8 +433,7 @@ make_segment(const struct config *conf, const struct shm_header *h,
 		    strerror(errno));
 		goto fail;
 	}
-	p = mmap(NULL, h->total_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-	    0);
+	p = segment_map(fd, h->total_size);
 	if (p == MAP_FAILED) {
 		fprintf(stderr, "chatd: cannot map segment %s: %s\n", name,
 		    strerror(errno));
