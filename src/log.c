@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -141,6 +142,32 @@ level_of(int priority)
  */
 enum style { PREFIXED, BARE, PLAIN };
 
+/*
+ * "name: line error\n" in one write(2).  Not fprintf: on an unbuffered
+ * stream glibc formats through an 8 KiB buffer on the stack, which made
+ * every child's first log line dirty two more pages of stack for good
+ * (measured: a busy child's stack went from 16 to 8 KiB private).
+ */
+static void
+stderr_line(const char *name, const char *line, const char *error)
+{
+	char		 buf[1024 + 128 + 48];
+	const char	*part[4] = { name, ": ", line, error };
+	size_t		 len = 0, n;
+	int		 i;
+
+	for (i = name == NULL ? 2 : 0; i < 4; i++) {
+		n = strlen(part[i]);
+		if (n > sizeof(buf) - 1 - len)
+			n = sizeof(buf) - 1 - len;
+		memcpy(buf + len, part[i], n);
+		len += n;
+	}
+	buf[len++] = '\n';
+	while (write(STDERR_FILENO, buf, len) == -1 && errno == EINTR)
+		;
+}
+
 static void
 vlog(int priority, int with_errno, enum style style, const char *fmt,
     va_list ap)
@@ -160,9 +187,9 @@ vlog(int priority, int with_errno, enum style style, const char *fmt,
 	}
 	if (style == PLAIN ||
 	    (style == BARE && strcmp(log_name, "chatd") == 0))
-		fprintf(stderr, "%s%s\n", line, error);
+		stderr_line(NULL, line, error);
 	else
-		fprintf(stderr, "%s: %s%s\n", log_name, line, error);
+		stderr_line(log_name, line, error);
 out:
 	errno = saved;
 }
