@@ -483,7 +483,7 @@ bell_watch(int op, int bell, int on)
 	ev.events = on ? EPOLLIN | EPOLLET : EPOLLET;
 	ev.data.u32 = TAG_DOORBELL;
 	if (epoll_ctl(session_ep, op, bell, &ev) == -1)
-		fatal("cannot watch doorbell %d", bell);
+		fatal("cannot watch a room's doorbell");
 	bell_on = on;
 }
 
@@ -813,8 +813,7 @@ limits_start(void)
 	int64_t	 now = now_ns();
 	int	 trusted;
 
-	trusted = conf->trust_loopback && peer.ss_family != 0 &&
-	    peer_is_loopback(&peer);
+	trusted = conf->trust_loopback && peer_is_loopback(&peer);
 	line_cost = conf->max_lines_per_second == 0 || trusted ? 0 :
 	    1000000000LL / conf->max_lines_per_second;
 	burst_span = line_cost * ((int64_t)conf->line_burst - 1);

@@ -217,7 +217,8 @@ maintain_pool(int tick)
 		return;
 	want = (int)conf->min_spare - (available() + pool->starting);
 	if (pool->demand > 0 && pool->starting == 0 && available() <= 0) {
-		n = (int)conf->min_spare << (pool->demand < 4 ? pool->demand : 4);
+		n = (int)conf->min_spare <<
+		    (pool->demand < 4 ? pool->demand : 4);
 		if (n > want)
 			want = n;
 	}
@@ -549,11 +550,12 @@ child_died(struct child *c, int status)
 	case CHILD_STARTING:
 		pool->starting--;
 		/* exit 0: told to go (SIGHUP, SIGTERM) before it said READY */
-		if (pool->stopping || (WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		if (pool->stopping ||
+		    (WIFEXITED(status) && WEXITSTATUS(status) == 0))
 			break;
 		pool->startup_failures++;
-		backoff = pool->startup_failures < 6 ? 1 << pool->startup_failures :
-		    BACKOFF_MAX;
+		backoff = pool->startup_failures < 6 ?
+		    1 << pool->startup_failures : BACKOFF_MAX;
 		if (backoff > BACKOFF_MAX)
 			backoff = BACKOFF_MAX;
 		pool->fork_after = time(NULL) + backoff;
@@ -738,8 +740,8 @@ report(void)
 	    conf->max_clients, shm->max_clients, dead, rooms, shm->max_rooms);
 	log_notice("SIGUSR1: children: %d idle, %d busy, %d starting, "
 	    "%d connections handed over not yet taken (MinSpare %u, "
-	    "MaxSpare %u)", pool->idle, pool->busy, pool->starting, pool->inflight, conf->min_spare,
-	    conf->max_spare);
+	    "MaxSpare %u)", pool->idle, pool->busy, pool->starting,
+	    pool->inflight, conf->min_spare, conf->max_spare);
 	log_notice("SIGUSR1: since start: %llu connections, %llu lines, "
 	    "%llu repairs, %llu janitor frees",
 	    (unsigned long long)atomic_load(&shm->connections),

@@ -298,7 +298,6 @@ segment_map(int fd, size_t size)
 	return (void *)at;
 }
 
-
 /*
  * A segment is there.  0: attached to it; 1: it was stale and is gone,
  * make a new one; -1: it cannot be used, and we said why.
