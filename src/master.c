@@ -126,6 +126,8 @@ static struct pool {
 	int	 retiring;	/* RETIREs sent, not yet taken */
 	int	 accepting, stopping, stop_ticks;
 	int	 startup_failures, demand;
+	unsigned fork_failures;	/* fork(2) failing in a row */
+	unsigned fork_refused;	/* connections turned away meanwhile */
 	time_t	 fork_after;
 	int	 free_ticket;
 }			*pool;
@@ -140,6 +142,34 @@ static int
 full(void)
 {
 	return pool->busy + pool->inflight >= (int)conf->max_clients;
+}
+
+/*
+ * The pool's socket holds only a few hand-offs (net.unix.max_dgram_qlen,
+ * 10 by default).  When the children are slow to take them, the one that
+ * did not fit waits here, and the rest wait in the listen queue, instead
+ * of being turned away as if the server were full.
+ */
+static struct {
+	int	 fd, ticket;
+}			 waiting = { -1, -1 };
+
+/* A child is free and nothing waits for the pool's socket. */
+static int
+can_hand_off(void)
+{
+	return available() > 0 && waiting.fd == -1;
+}
+
+/*
+ * No child is free and none can be made (fork fails): a client is told
+ * so at once rather than left in the listen queue until it gives up.
+ */
+static int
+cannot_grow(void)
+{
+	return pool->fork_failures > 0 && available() <= 0 &&
+	    pool->starting == 0;
 }
 
 static void
@@ -158,7 +188,8 @@ watch(int fd, uint32_t events, enum tag tag, int op)
 static void
 update_accepting(void)
 {
-	int	 want = !pool->stopping && (available() > 0 || full());
+	int	 want = !pool->stopping && (can_hand_off() || full() ||
+	    cannot_grow());
 
 	if (want == pool->accepting)
 		return;
@@ -166,7 +197,13 @@ update_accepting(void)
 	pool->accepting = want;
 }
 
-static void
+/*
+ * 0: forked; -1: fork(2) failed, and the pool tries again in a second.
+ * A machine out of processes (kernel.pid_max, RLIMIT_NPROC, memory) says
+ * so once, not once per attempt: a pool that wants hundreds more would
+ * otherwise write a log line for each of them, every second.
+ */
+static int
 fork_child(void)
 {
 	struct child_fds	 f;
@@ -174,15 +211,26 @@ fork_child(void)
 	int			 index;
 
 	if (pool->nfree == 0)
-		return;
+		return -1;
 	index = free_index[--pool->nfree];
 	if ((pid = fork()) == -1) {
-		log_warn("cannot fork a child");
+		if (pool->fork_failures++ == 0)
+			log_warn("cannot fork a child (%d busy, %d idle); "
+			    "trying again every second", pool->busy,
+			    pool->idle);
 		free_index[pool->nfree++] = index;
 		pool->fork_after = time(NULL) + 1;
-		return;
+		return -1;
+	}
+	if (pid > 0 && pool->fork_failures > 0) {
+		log_notice("forking works again, after %u failures; %u "
+		    "connections were turned away meanwhile",
+		    pool->fork_failures, pool->fork_refused);
+		pool->fork_failures = pool->fork_refused = 0;
 	}
 	if (pid == 0) {
+		if (waiting.fd != -1)	/* the client's, not this child's */
+			close(waiting.fd);
 		close(listen_fd);
 		close(epfd);
 		close(sigfd);
@@ -200,6 +248,7 @@ fork_child(void)
 	children[index].state = CHILD_STARTING;
 	children[index].conn = -1;
 	pool->starting++;
+	return 0;
 }
 
 /*
@@ -223,8 +272,8 @@ maintain_pool(int tick)
 			want = n;
 	}
 	if (want > 0 && time(NULL) >= pool->fork_after)
-		while (want-- > 0 && pool->nfree > 0)
-			fork_child();
+		while (want-- > 0 && fork_child() == 0)
+			;
 	if (tick && available() > (int)conf->max_spare) {
 		struct handoff_msg msg = { HANDOFF_RETIRE, -1, 0, -1 };
 		/* a quarter of the excess a second: a burst's leftovers are
@@ -396,11 +445,48 @@ hand_off(int fd, int ticket)
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
 	if (sendmsg(handoff[0], &mh, MSG_DONTWAIT | MSG_NOSIGNAL) == -1) {
+		if (errno == EAGAIN)
+			return 1;	/* the socket's queue is full */
 		log_warn("cannot hand a connection to the pool");
 		return -1;
 	}
 	pool->inflight++;
 	return 0;
+}
+
+/* Hands fd on, parks it (1) or turns it away; the master's copy goes. */
+static int
+pass_on(int fd, int ticket)
+{
+	int	 r = hand_off(fd, ticket);
+
+	if (r == 1) {
+		waiting.fd = fd;
+		waiting.ticket = ticket;
+		return 1;
+	}
+	if (r == -1) {
+		ticket_return(ticket);
+		reject(fd);
+	} else
+		close(fd);
+	return r;
+}
+
+/* The parked connection, once the children have made room. */
+static void
+retry_waiting(void)
+{
+	int	 fd = waiting.fd;
+
+	if (fd == -1)
+		return;
+	waiting.fd = -1;
+	if (pool->stopping) {
+		ticket_return(waiting.ticket);
+		say_and_close(fd, "Server is shutting down\n");
+	} else
+		(void)pass_on(fd, waiting.ticket);
 }
 
 static void
@@ -412,7 +498,8 @@ accept_connections(void)
 	char			 who[INET6_ADDRSTRLEN];
 	int			 fd, n, ticket;
 
-	for (n = 0; n < ACCEPT_BATCH && (available() > 0 || full()); n++) {
+	for (n = 0; n < ACCEPT_BATCH && (can_hand_off() || full() ||
+	    cannot_grow()); n++) {
 		len = sizeof(ss);
 		fd = accept4(listen_fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -429,6 +516,11 @@ accept_connections(void)
 			reject(fd);
 			continue;
 		}
+		if (!can_hand_off()) {	/* fork fails: said once, counted */
+			pool->fork_refused++;
+			reject(fd);
+			continue;
+		}
 		ticket = -1;
 		if (peers != NULL && !(conf->trust_loopback &&
 		    peer_is_loopback(&ss)) && peer_key(&ss, addr) == 0 &&
@@ -441,11 +533,8 @@ accept_connections(void)
 			    "address\n");
 			continue;
 		}
-		if (hand_off(fd, ticket) == -1) {
-			ticket_return(ticket);
-			reject(fd);
-		} else
-			close(fd);
+		if (pass_on(fd, ticket) == 1)
+			break;
 	}
 	/* connections still wait and no child is free: grow faster */
 	if (available() <= 0 && !full())
@@ -944,6 +1033,7 @@ master_run(struct config *c, int fd, int (*load)(struct config *))
 				break;
 			}
 		}
+		retry_waiting();
 		maintain_pool(ticked);
 	}
 	log_notice("all children have exited");
