@@ -142,14 +142,26 @@ room_valid(const char *s, size_t len)
 	return name_valid(s, len);	/* the same rule: 2-20 of [A-Za-z0-9_-] */
 }
 
+/*
+ * Global lock.  The scan ends at the last room in use: rooms are taken
+ * lowest slot first, so a miss (every /join of a new room) reads a few
+ * names, not MaxRooms of them.
+ */
 int
 room_find(const char *name)
 {
-	uint32_t	 i;
+	uint32_t	 i, seen;
+	const char	*n;
 
-	for (i = 0; i < shm->max_rooms; i++)
-		if (strcmp(shm_room(i)->name, name) == 0)
+	for (i = 0, seen = 0; i < shm->max_rooms && seen < shm->rooms_used;
+	    i++) {
+		n = shm_room(i)->name;
+		if (n[0] == '\0')
+			continue;
+		seen++;
+		if (strcmp(n, name) == 0)
 			return (int)i;
+	}
 	return -1;
 }
 
