@@ -124,6 +124,7 @@ struct options {
 	int64_t			 duration;	/* -t */
 	int			 parallel;	/* -d */
 	int			 rooms;		/* -k */
+	int			 rooms_spread;	/* idle: -k given */
 	double			 connect_rate;	/* -r; 0: unlimited */
 	pid_t			 server_pid;	/* -P, --pid */
 	int			 drop_caches;	/* -x */
@@ -1622,6 +1623,10 @@ snapshot_take(struct bench *b, struct snapshot *s)
 static int
 idle_setup(struct bench *b)
 {
+	uint32_t	 i;
+
+	for (i = 0; i < b->nconns; i++)
+		b->conns[i].room = i % b->nrooms;
 	snapshot_take(b, &b->id.before);
 	if (b->opt->server_pid > 0 && !b->id.before.server_ok) {
 		warnx("--pid %d: cannot read the server's memory",
@@ -1747,8 +1752,8 @@ idle_report(struct bench *b)
 	uint32_t		 held = b->ready - b->disconnects;
 	struct procmem		 self = { 0, 0, 0 };
 
-	printf("RESULT workload=idle clients=%u connected=%u connect_s=%.3f"
-	    " hold_s=%.3f", b->nconns, held,
+	printf("RESULT workload=idle clients=%u rooms=%u connected=%u"
+	    " connect_s=%.3f hold_s=%.3f", b->nconns, b->nrooms, held,
 	    b->connected_at ? seconds(b->connected_at - b->start) : 0.0,
 	    b->connected_at ? seconds(b->now - b->connected_at) : 0.0);
 	print_connects(b);
@@ -1781,7 +1786,7 @@ static const struct workload workloads[] = {
 	    fanout_report },
 	{ "churn", "dkt", churn_setup, churn_tick, churn_ready,
 	    churn_line, churn_ended, NULL, churn_progress, churn_report },
-	{ "idle", "cPRtx", idle_setup, idle_tick, idle_ready,
+	{ "idle", "cPRtxk", idle_setup, idle_tick, idle_ready,
 	    idle_line, idle_ended, NULL, idle_progress, idle_report },
 };
 
@@ -1872,12 +1877,15 @@ rooms_init(struct bench *b)
 	const struct options	*o = b->opt;
 	uint32_t		 i;
 
-	b->nrooms = o->workload == &workloads[1] ? (uint32_t)o->rooms : 1;
+	/* churn always spreads; idle only when -k asks (else -R's room) */
+	b->nrooms = o->workload == &workloads[1] || o->rooms_spread ?
+	    (uint32_t)o->rooms : 1;
 	if ((b->rooms = calloc(b->nrooms, sizeof(*b->rooms))) == NULL) {
 		warn("rooms");
 		return -1;
 	}
-	if (b->nrooms == 1 && o->workload != &workloads[1])
+	if (b->nrooms == 1 && o->workload != &workloads[1] &&
+	    !o->rooms_spread)
 		snprintf(b->rooms[0], sizeof(b->rooms[0]), "%s", o->room);
 	else
 		for (i = 0; i < b->nrooms; i++)
@@ -1971,7 +1979,7 @@ usage(void)
 "  fanout [-c clients] [-s senders] [-m lines] [-w window | -f rate]\n"
 "         [-l length] [-R room] [-D seconds]\n"
 "  churn  [-d parallel] [-k rooms] [-t seconds]\n"
-"  idle   [-c clients] [-R room] [-t seconds] [-P pid | --pid pid] [-x]\n"
+"  idle   [-c clients] [-R room | -k rooms] [-t seconds] [-P pid] [-x]\n"
 "\n"
 "  -a addr,...  server address(es), IPv4 in 127.0.0.0/8 only (127.0.0.1)\n"
 "  -p port      server port (required)\n"
@@ -1992,7 +2000,8 @@ usage(void)
 "  -R room      fanout, idle: the room (main)\n"
 "  -D seconds   fanout: wait for deliveries after the last send (5)\n"
 "  -d parallel  churn: clients cycling at once (8)\n"
-"  -k rooms     churn: rooms room0..roomK-1 to pick from (10)\n"
+"  -k rooms     churn: rooms room0..roomK-1 to pick from (10); idle:\n"
+"               client i holds in room(i mod K), so main stays small\n"
 "  -t seconds   churn: run time (5); idle: hold time (10)\n"
 "  -P, --pid pid  idle: server master's pid, to report server memory\n"
 "  -x           idle: drop the page cache before each reading (root)\n"
@@ -2138,6 +2147,9 @@ options_check(struct options *o, const char *seen, const char *addr,
 		o->nsources = addresses(source, 'S', 0, &o->sources);
 	if (seen['w'] && seen['f'])
 		errx(2, "-w and -f exclude each other: a window, or a rate");
+	if (seen['R'] && seen['k'])
+		errx(2, "-R and -k exclude each other: one room, or K rooms");
+	o->rooms_spread = o->workload == &workloads[2] && seen['k'];
 	if (o->senders > o->clients)
 		errx(2, "-s %d: more senders than clients (-c %d)",
 		    o->senders, o->clients);

@@ -110,7 +110,7 @@ if [ "$mode" = smoke ]; then
 	start_server
 	"$bench" -p "$port" -T 30 fanout -c 20 -s 4 -m 200 -w 8 || exit 1
 	"$bench" -p "$port" -T 30 churn -d 4 -t 1 || exit 1
-	"$bench" -p "$port" -T 30 idle -c 50 -t 1 -P "$master" || exit 1
+	"$bench" -p "$port" -T 30 idle -c 50 -k 5 -t 1 -P "$master" || exit 1
 	exit 0
 fi
 
