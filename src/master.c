@@ -213,11 +213,18 @@ fork_child(void)
 	if (pool->nfree == 0)
 		return -1;
 	index = free_index[--pool->nfree];
-	if ((pid = fork()) == -1) {
+#ifdef CHATD_TORTURE
+	if (torture_flag("fork-fails", 0)) {	/* as at kernel.pid_max */
+		pid = -1;
+		errno = EAGAIN;
+	} else
+#endif
+	pid = fork();
+	if (pid == -1) {
 		if (pool->fork_failures++ == 0)
-			log_warn("cannot fork a child (%d busy, %d idle); "
-			    "trying again every second", pool->busy,
-			    pool->idle);
+			log_warnx("cannot fork a child: %s (%d busy, %d "
+			    "idle); trying again every second",
+			    strerror(errno), pool->busy, pool->idle);
 		free_index[pool->nfree++] = index;
 		pool->fork_after = time(NULL) + 1;
 		return -1;

@@ -589,6 +589,7 @@ make_consistent(pthread_mutex_t *m)
  *				lock until killed, after logging
  *				"torture: pid N parked holding the ... lock"
  *	die-at-start		every child exits at start-up
+ *	fork-fails		the master's fork(2) fails, EAGAIN (master.c)
  *
  * so a test knows exactly which process holds a lock when it kills it.
  */

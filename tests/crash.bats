@@ -166,3 +166,21 @@ idle_count() {
 	(( deaths == 2 )) ||
 		_fail "expected the first 2 children alone to die (MinSpare 2), $deaths did: the master forked during its back-off"
 }
+
+@test "when fork fails, the master says so once, turns clients away at once, and recovers" {
+	touch "$CHATD_TORTURE_DIR/fork-fails"
+	server_start "MinSpare 2" "MaxSpare 4"
+	wait_log "cannot fork a child: Resource temporarily unavailable \\(0 busy, 0 idle\\); trying again every second"
+	# no child, none to be had: told at once, not left in the queue
+	client_connect dave
+	client_expect_next_exact dave "Server is full, try again later"
+	client_expect_closed dave
+	rm "$CHATD_TORTURE_DIR/fork-fails"
+	wait_log "forking works again, after [0-9]+ failures; [1-9][0-9]* connections were turned away meanwhile"
+	client_open_when_served erin
+	client_send erin "back"
+	client_expect_exact erin "$(client_name erin): back"
+	failures=$(grep -c "cannot fork a child" "$SERVER_LOG")
+	(( failures == 1 )) ||
+		_fail "expected the fork failure logged once, it was logged $failures times"
+}
