@@ -148,6 +148,10 @@ enum shm_role {
 			 * makes one; never removes it */
 };
 int	 shm_attach(const struct config *, enum shm_role);
+/* mmap(2) just past the program's data, aligned to align (0: a page),
+ * so a child's page tables stay few; anywhere if that space is taken.
+ * The session buffers first, then the segment (shm.c says why). */
+void	*map_placed(size_t size, size_t align, int prot, int flags, int fd);
 void	 shm_remove(void);
 int	 shm_slot_alive(const struct client_slot *);
 void	 shm_self_set(void);

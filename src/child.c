@@ -125,7 +125,9 @@ on_reload(int sig)
 
 /*
  * Sized from the configuration and mapped once by the master, before it
- * forks: a page costs a child only once it touches it.
+ * forks and before the segment: a page costs a child only once it
+ * touches it, and the first ones, which every session touches, share a
+ * page-table page with the program's .bss (map_placed).
  */
 void
 child_buffers_init(const struct config *c)
@@ -149,9 +151,9 @@ child_buffers_init(const struct config *c)
 	/* +1: cmd_line may end a line with a NUL; pages for madvise */
 	in_size = (in_cap + 1 + 4095) & ~(size_t)4095;
 	out_cap = (out_cap + 4095) & ~(size_t)4095;
-	p = mmap(NULL, in_size + out_cap + scratch_cap,
+	p = map_placed(in_size + out_cap + scratch_cap, 0,
 	    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-	    -1, 0);
+	    -1);
 	if (p == MAP_FAILED)
 		fatal("cannot map %zu bytes of session buffers",
 		    in_size + out_cap + scratch_cap);

@@ -29,7 +29,9 @@
 #include "room.h"
 
 static int	 room_doorbells[ROOM_DOORBELLS];
-static char	 bell_dir[PATH_MAX];
+/* SegmentName is at most 200 chars (config.c).  Not PATH_MAX: 4 KiB in
+ * .bss would spread the variables a child writes over one more page. */
+static char	 bell_dir[sizeof(SHM_DIR) + 256 + sizeof(".doorbells")];
 
 static void
 bell_path(int i, char *buf, size_t size)
@@ -68,8 +70,11 @@ doorbells_init(const char *segment, int open_all, uid_t owner)
 
 	for (i = 0; i < ROOM_DOORBELLS; i++)
 		room_doorbells[i] = -1;
-	snprintf(bell_dir, sizeof(bell_dir), "%s%s.doorbells", SHM_DIR,
-	    segment);
+	if ((size_t)snprintf(bell_dir, sizeof(bell_dir), "%s%s.doorbells",
+	    SHM_DIR, segment) >= sizeof(bell_dir)) {
+		fprintf(stderr, "chatd: segment name too long: %s\n", segment);
+		return -1;
+	}
 	if (mkdir(bell_dir, 0700) == -1 && errno != EEXIST) {
 		fprintf(stderr, "chatd: cannot create %s: %s\n", bell_dir,
 		    strerror(errno));

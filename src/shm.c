@@ -263,43 +263,75 @@ become_owner(const char *name)
 }
 
 /*
- * The segment is mapped at a 1 GiB boundary.  Every process that touches
- * it builds page tables for the parts it touches, and an idle child
- * touches the first 2 MiB or so (header, slots, names, rooms, main's
- * ring): aligned, that is one page-table page under one middle-level
- * page, instead of two of each when the kernel's pick straddles a
- * boundary.  Some KiB a connection.  The rest of the reservation (address
- * space only) is given back at once; if there is none to spare, any
- * address does.
+ * Where chatd's own big mappings go: the session buffers, then the
+ * segment.  Every process builds page tables for the memory it touches,
+ * one page of them per 2 MiB region touched, one more per 1 GiB, one
+ * more per 512 GiB.  Left to the kernel, both land below the shared
+ * libraries, each in regions of its own, and every child paid for them.
+ * So they go right after the program's own data (end(3)): the buffers'
+ * first pages share the 2 MiB page-table page of its .bss, and the
+ * segment's first 2 MiB (header, slots, names, rooms, main's ring: what
+ * an idle child touches) is aligned to 2 MiB, under the program's 1 GiB
+ * page-table page.  That space is free because chatd never grows a brk
+ * heap (main()).  If it is not, any address does.
  */
-#define SEGMENT_ALIGN	((uintptr_t)1 << 30)
+#define SEGMENT_ALIGN	((size_t)2 << 20)
+
+static uintptr_t	 placed_end;	/* where the next one would go */
+
+void *
+map_placed(size_t size, size_t align, int prot, int flags, int fd)
+{
+	extern char	 end;		/* end(3): past the program's .bss */
+	uintptr_t	 page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t	 hint, area, at, stop;
+	size_t		 span;
+	void		*p;
+
+	if (align < page)
+		align = page;
+	span = size + align - page;
+	if (placed_end == 0)
+		placed_end = ((uintptr_t)&end + page - 1) & ~(page - 1);
+	hint = (placed_end + align - 1) & ~(align - 1);
+	/* a reservation to align inside; address space only */
+	p = mmap((void *)hint, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+	    MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return mmap(NULL, size, prot, flags, fd, 0);
+	area = (uintptr_t)p;
+	at = (area + align - 1) & ~(align - 1);
+	if (mmap((void *)at, size, prot, flags | MAP_FIXED, fd, 0) ==
+	    MAP_FAILED) {
+		(void)munmap(p, span);
+		return MAP_FAILED;
+	}
+	stop = (at + size + page - 1) & ~(page - 1);
+	if (at > area)
+		(void)munmap(p, at - area);
+	if (area + span > stop)
+		(void)munmap((void *)stop, area + span - stop);
+	if (area == hint)
+		placed_end = stop;
+	return (void *)at;
+}
 
 static void *
 segment_map(int fd, size_t size)
 {
-	uintptr_t	 page = (uintptr_t)sysconf(_SC_PAGESIZE);
-	uintptr_t	 area, at, end;
-	size_t		 span = size + SEGMENT_ALIGN;
-	void		*p;
+	return map_placed(size, SEGMENT_ALIGN, PROT_READ | PROT_WRITE,
+	    MAP_SHARED, fd);
+}
 
-	p = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
-	    MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
-		return mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		    fd, 0);
-	area = (uintptr_t)p;
-	at = (area + SEGMENT_ALIGN - 1) & ~(SEGMENT_ALIGN - 1);
-	if (mmap((void *)at, size, PROT_READ | PROT_WRITE,
-	    MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
-		(void)munmap(p, span);
-		return MAP_FAILED;
-	}
-	end = (at + size + page - 1) & ~(page - 1);
-	if (at > area)
-		(void)munmap(p, at - area);
-	if (area + span > end)
-		(void)munmap((void *)end, area + span - end);
-	return (void *)at;
+/* A stale segment looked at and let go: its successor takes its place. */
+static void
+segment_unmap(void *p, size_t size)
+{
+	uintptr_t	 page = (uintptr_t)sysconf(_SC_PAGESIZE);
+
+	(void)munmap(p, size);
+	if (((uintptr_t)p + size + page - 1) / page * page == placed_end)
+		placed_end = (uintptr_t)p;
 }
 
 /*
@@ -378,13 +410,10 @@ attach_existing(const struct config *conf, const struct shm_header *want,
 		    "another SegmentName\n", name, live, shm->max_clients,
 		    shm->max_rooms, shm->ring_size,
 		    shm->entry_text_max - 3 * NAME_SIZE);
-	if (owner || live > 0) {
-		munmap(p, (size_t)st.st_size);
-		shm = NULL;
-		return -1;
-	}
-	munmap(p, (size_t)st.st_size);
+	segment_unmap(p, (size_t)st.st_size);
 	shm = NULL;
+	if (owner || live > 0)
+		return -1;
 stale:
 	log_warnx("replacing stale segment %s", name);
 	if (shm_unlink(name) == -1 && errno != ENOENT) {
