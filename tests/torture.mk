@@ -18,7 +18,7 @@ build/torture/obj/%.o: src/%.c $(HDRS) | build/torture/obj
 	$(CC) $(CPPFLAGS) -DCHATD_TORTURE $(ALL_CFLAGS) -c $< -o $@
 
 build/torture/chatd: $(TORTURE_OBJS)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(TORTURE_OBJS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(BIND_NOW) $(LDFLAGS) -o $@ $(TORTURE_OBJS) $(LDLIBS)
 
 build/torture/obj:
 	mkdir -p $@
@@ -51,7 +51,7 @@ build/torture-asan/obj/%.o: src/%.c $(HDRS) | build/torture-asan/obj
 	    $(SANITIZE) -c $< -o $@
 
 build/torture-asan/chatd: $(TORTURE_ASAN_OBJS)
-	$(CC) -pthread $(SANITIZE) -o $@ $(TORTURE_ASAN_OBJS) $(LDLIBS)
+	$(CC) -pthread $(SANITIZE) $(BIND_NOW) -o $@ $(TORTURE_ASAN_OBJS) $(LDLIBS)
 
 build/torture-asan/obj:
 	mkdir -p $@
