@@ -23,6 +23,10 @@ void	log_setname(const char *name);
 /* The level lives in the shared segment once there is one, so a
  * SIGHUP that changes LogLevel reaches every child at once. */
 void	log_share_level(_Atomic int *);
+/* So is the UTC offset of syslog's time stamps: the master keeps it
+ * (log_clock_tick(), every second) and its children only read it. */
+void	log_share_clock(_Atomic int *gmtoff);
+void	log_clock_tick(void);
 void	log_set_level(int);
 int	log_get_level(void);
 /* -1 for a name that is not a LogLevel / SyslogFacility. */

@@ -34,7 +34,7 @@
 #include "config.h"
 
 #define SHM_MAGIC		0x63686174645f7631ULL	/* "chatd_v1" */
-#define SHM_LAYOUT_VERSION	2
+#define SHM_LAYOUT_VERSION	3
 
 #define NAME_MIN_LEN		2
 #define NAME_MAX_LEN		20
@@ -131,6 +131,9 @@ struct shm_header {
 
 	/* the master (start, SIGHUP); every process's log.c reads it */
 	_Atomic int	log_level;
+	/* the master, every second: seconds east of UTC now, so its
+	 * children stamp syslog lines without localtime(3) (log.c) */
+	_Atomic int	log_gmtoff;
 };
 
 _Static_assert(sizeof(struct ring_entry) == 24, "ring entry header");

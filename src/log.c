@@ -7,16 +7,32 @@
  *
  * stderr stays unbuffered: one write a line, and no stdio buffer on the
  * heap for every child to copy on its first log line.  The syslog socket
- * is opened at once (LOG_NDELAY), before any fork, so children share it
- * instead of each connecting on its first line.
+ * is opened at once, before any fork, so children share it instead of
+ * each connecting on its first line.
+ *
+ * syslog(3) is not used: glibc's formats each message through
+ * open_memstream, and a child's first line left four of libc's pages
+ * private to it for good (16 KiB a connection, measured).  The message
+ * is the one syslog(3) sends: "<PRI>Mmm dd hh:mm:ss chatd[PID]: text" to
+ * /dev/log, a datagram socket (or a stream one, each message ended by a
+ * NUL), connected again once if the syslog daemon went away.  Nor is
+ * localtime(3) in a child, which writes libc's tzname and timezone on
+ * every call: the master puts the UTC offset in the segment every second
+ * and its children add it to the time themselves.
  */
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <errno.h>
+#include <paths.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -25,7 +41,11 @@ static int		 log_foreground = 1;
 static int		 log_attached = 1;	/* stderr still someone's */
 static int		 log_level = LEVEL_INFO;
 static _Atomic int	*log_shared_level;
+static _Atomic int	*log_shared_gmtoff;
 static char		 log_name[32] = "chatd";
+static int		 syslog_fd = -1;
+static int		 syslog_stream;		/* SOCK_STREAM: NUL-ended */
+static int		 syslog_facility = LOG_DAEMON;
 
 static const char *const level_names[] = {
 	"error", "warning", "info", "debug"
@@ -72,14 +92,127 @@ log_facility_value(const char *name)
 	return -1;
 }
 
+/* No syslog daemon: lines go nowhere, as with syslog(3), until one comes. */
+static void
+syslog_connect(void)
+{
+	struct sockaddr_un	 sun;
+	int			 fd, e, type = SOCK_DGRAM;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", _PATH_LOG);
+	for (;;) {
+		if ((fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0)) == -1)
+			return;
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+			syslog_fd = fd;
+			syslog_stream = type == SOCK_STREAM;
+			return;
+		}
+		e = errno;
+		close(fd);
+		if (e != EPROTOTYPE || type == SOCK_STREAM)
+			return;
+		type = SOCK_STREAM;
+	}
+}
+
+static int
+send_all(int fd, const char *buf, size_t len)
+{
+	ssize_t	 n;
+
+	while (len > 0) {
+		if ((n = send(fd, buf, len, MSG_NOSIGNAL)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * The master's offset, added by hand: month, day and time of day, the
+ * fields a syslog stamp has.  Days to a civil date is the usual
+ * arithmetic on 400-year eras of 146,097 days, counted from March so the
+ * leap day falls last.
+ */
+static void
+local_time(time_t now, struct tm *tm)
+{
+	int64_t	 t, days, secs, era, doe, yoe, doy, mp;
+
+	memset(tm, 0, sizeof(*tm));
+	if (log_shared_gmtoff == NULL) {
+		(void)localtime_r(&now, tm);
+		return;
+	}
+	t = (int64_t)now + atomic_load(log_shared_gmtoff);
+	days = t / 86400;
+	secs = t % 86400;
+	if (secs < 0) {
+		secs += 86400;
+		days--;
+	}
+	tm->tm_hour = (int)(secs / 3600);
+	tm->tm_min = (int)(secs / 60 % 60);
+	tm->tm_sec = (int)(secs % 60);
+	days += 719468;		/* from 1970-01-01 to 0000-03-01 */
+	era = (days >= 0 ? days : days - 146096) / 146097;
+	doe = days - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	tm->tm_mday = (int)(doy - (153 * mp + 2) / 5 + 1);
+	tm->tm_mon = (int)(mp < 10 ? mp + 2 : mp - 10);
+}
+
+static void
+syslog_line(int priority, const char *line, const char *error)
+{
+	static const char	 months[12][4] = { "Jan", "Feb", "Mar", "Apr",
+	    "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	char			 buf[64 + 1024 + 128];
+	struct tm		 tm;
+	time_t			 now = time(NULL);
+	size_t			 len;
+	int			 n, tries;
+
+	local_time(now, &tm);
+	n = snprintf(buf, sizeof(buf), "<%d>%s %2d %02d:%02d:%02d chatd[%d]: "
+	    "%s%s", syslog_facility | priority, months[tm.tm_mon % 12],
+	    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)getpid(),
+	    line, error);
+	if (n < 0)
+		return;
+	len = (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1;
+	len += syslog_stream;	/* snprintf's NUL ends it on a stream */
+	for (tries = 0; tries < 2; tries++) {
+		if (syslog_fd == -1)
+			syslog_connect();
+		if (syslog_fd == -1 || send_all(syslog_fd, buf, len) == 0)
+			return;
+		/* the daemon restarted: once more, on a new socket */
+		close(syslog_fd);
+		syslog_fd = -1;
+	}
+}
+
 void
 log_init(int foreground, int facility, int level)
 {
 	log_foreground = foreground;
 	log_attached = 1;
 	log_set_level(level);
-	if (!foreground)
-		openlog("chatd", LOG_PID | LOG_NDELAY, facility);
+	if (!foreground) {
+		syslog_facility = facility;
+		tzset();	/* read once here, not in every child */
+		syslog_connect();
+	}
 }
 
 void
@@ -99,6 +232,23 @@ log_share_level(_Atomic int *level)
 {
 	atomic_store(level, log_level);
 	log_shared_level = level;
+}
+
+void
+log_share_clock(_Atomic int *gmtoff)
+{
+	log_shared_gmtoff = gmtoff;
+	log_clock_tick();
+}
+
+void
+log_clock_tick(void)
+{
+	struct tm	 tm;
+	time_t		 now = time(NULL);
+
+	if (log_shared_gmtoff != NULL && localtime_r(&now, &tm) != NULL)
+		atomic_store(log_shared_gmtoff, (int)tm.tm_gmtoff);
 }
 
 void
@@ -181,7 +331,7 @@ vlog(int priority, int with_errno, enum style style, const char *fmt,
 		snprintf(error, sizeof(error), ": %s", strerror(saved));
 	vsnprintf(line, sizeof(line), fmt, ap);
 	if (!log_foreground) {
-		syslog(priority, "%s%s", line, error);
+		syslog_line(priority, line, error);
 		if (!log_attached || priority > LOG_WARNING)
 			goto out;
 	}

@@ -415,6 +415,7 @@ main(int argc, char *argv[])
 	if (atexit(shm_remove) != 0)
 		fatalx("atexit");
 	log_share_level(&shm->log_level);
+	log_share_clock(&shm->log_gmtoff);
 	identity_give(&conf);
 	daemon_ready();
 	exit(master_run(&conf, fd, load_config));

@@ -887,6 +887,7 @@ tick(void)
 
 	if (read(timerfd, &ticks, sizeof(ticks)) == -1 && errno != EAGAIN)
 		fatal("timerfd");
+	log_clock_tick();	/* a change to or from summer time */
 	if (pool->stopping && ++pool->stop_ticks > STOP_GRACE) {
 		log_warnx("children still running after %d s: killing them",
 		    STOP_GRACE);

@@ -239,6 +239,22 @@ conf_rewrite() {
 	syslog_expect "^<30>.* chatd\[[0-9]+\]: $(client_name alice) connected from 127\.0\.0\.1:[0-9]+\$"
 }
 
+@test "syslog stamps are local time, in the children too" {
+	export TZ=XYZ-14	# UTC+14: nobody's local time by chance
+	before=$(date +%s)
+	daemon_start_logged
+	client_open alice
+	syslog_expect "^<30>.* chatd\[[0-9]+\]: $(client_name alice) connected from"
+	after=$(date +%s)
+	line=$(grep -a -m1 "$(client_name alice) connected from" "$SYSLOG")
+	[[ $line =~ ^\<30\>([A-Z][a-z][a-z]\ [\ 1-3][0-9]\ [0-2][0-9]:[0-5][0-9]:[0-5][0-9])\  ]] ||
+		_fail "no syslog time stamp in: $line" || return
+	stamp=$(date -d "${BASH_REMATCH[1]}" +%s) ||
+		_fail "date cannot read the stamp ${BASH_REMATCH[1]}" || return
+	(( stamp >= before - 1 && stamp <= after + 1 )) ||
+		_fail "stamp ${BASH_REMATCH[1]} is not between $(date -d @$before) and $(date -d @$after) (TZ=$TZ): $line"
+}
+
 @test "SyslogFacility local3 and LogLevel debug: renames and joins are logged, chat text is not" {
 	daemon_start_logged "SyslogFacility local3" "LogLevel debug"
 	client_open alice
