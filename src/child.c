@@ -70,6 +70,8 @@ enum tag { TAG_CLIENT, TAG_DOORBELL, TAG_MASTER, TAG_HANDOFF, TAG_JANITOR };
 #define PACE_SMALL	32		/* members: a lone line does not pace */
 #define PACE_MAX_STRETCH 16
 #define PACE_MAX_NS	250000000L
+#define PACE_HERD	256		/* members woken at one instant, at most */
+#define PACE_PHASES	8		/* instants in an interval, at most */
 
 static const struct config	*conf;
 static const struct child_fds	*fds;
@@ -1025,11 +1027,25 @@ pace_interval(const struct pacer *p)
  * timer interrupt per CPU, and run back to back as one herd, instead of
  * each on a timer of its own that finds the CPU idle (a vCPU woken from
  * idle costs tens of microseconds here, measured) or preempts another.
+ *
+ * A herd takes some 16 us a member to get through two CPUs, and the last
+ * of it delivers that much later: 8 ms in a room of 1000.  So a big room
+ * is split by slot into phases of at most PACE_HERD members, spread over
+ * the interval; the wake-ups a second are the same.  A room of 1000 at
+ * 200 lines/s went from p99 34 to 27 ms (4 phases, measured).
  */
 static int64_t
 pace_next(int64_t now, int64_t interval)
 {
-	return now - now % interval + interval;
+	int64_t	 members, phases, offset, t;
+
+	members = atomic_load_explicit(&shm_room(sess.room)->members,
+	    memory_order_relaxed);
+	phases = (members + PACE_HERD - 1) / PACE_HERD;
+	phases = phases < 1 ? 1 : phases > PACE_PHASES ? PACE_PHASES : phases;
+	offset = sess.slot % phases * (interval / phases);
+	t = now - offset;
+	return t - t % interval + interval + offset;
 }
 
 /*
