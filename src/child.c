@@ -63,7 +63,9 @@ enum tag { TAG_CLIENT, TAG_DOORBELL, TAG_MASTER, TAG_HANDOFF, TAG_JANITOR };
  * blocked on one FIFO costs some 16 us of CPU, 28 us with a small TCP
  * write each (8.5 and 14 us with 100 processes).  40,000 a second is then
  * about one CPU, the other left to the rest; 66,666 (15 us a member)
- * saturated both and let a room of 1000 fall behind.
+ * saturated both and let a room of 1000 fall behind.  With the herd in
+ * phases (pace_next), 60,000 took a room of 1000 at 200 lines/s to p99
+ * 18 ms, but host noise tipped it over in one run of two or three.
  */
 #define PACE_BUDGET	40000		/* wake-ups a second, all readers */
 #define PACE_MIN_NS	20000L
