@@ -168,10 +168,83 @@ child_buffers_init(const struct config *c)
 
 /* Output */
 
+/*
+ * A write(2) to a TCP socket copies into a page fragment the writing
+ * process keeps for its next one: 32 KiB (one order-3 page) from the
+ * first write to the process's exit, whether or not anything is in
+ * flight.  With a process per connection that was a fifth of what an
+ * idle connection cost (152 -> 123 KiB at 3,000, MemAvailable,
+ * measured), and no socket option releases it.  splice(2) from a pipe
+ * hands the pipe's own pages to the socket instead, and they are freed
+ * once the client has read them.  So a small write, a chat's usual, goes
+ * through the pipe.  That is one more system call a write, which a
+ * busy connection feels (fan-out at C=10 lost a third of its rate,
+ * measured), so a big write, or the SPLICE_RATE'th in a second, is a
+ * plain one, and the process stays with plain writes for good: it holds
+ * the fragment from then on anyway.  Piped bytes go out before any
+ * later write.
+ */
+#define SPLICE_MAX	4096	/* one pipe page: written whole, never split */
+#define SPLICE_RATE	100	/* writes a second that end the piping */
+
+static int	 out_pipe[2] = { -1, -1 };	/* -1: plain writes */
+static size_t	 out_piped;	/* in the pipe, not yet in the socket */
+static int	 piped_writes;	/* since piped_since */
+static int64_t	 piped_since;
+
+static int64_t	 now_ns(void);
+
+/* Whether this write goes through the pipe; past the rate, none again. */
+static int
+out_pipe_use(size_t len)
+{
+	int64_t	 now;
+
+	if (out_pipe[1] == -1)
+		return 0;
+	if (len <= SPLICE_MAX && ++piped_writes < SPLICE_RATE)
+		return 1;
+	now = now_ns();
+	if (len <= SPLICE_MAX && now - piped_since >= 1000000000L) {
+		piped_since = now;
+		piped_writes = 0;
+		return 1;
+	}
+	close(out_pipe[0]);
+	close(out_pipe[1]);
+	out_pipe[0] = out_pipe[1] = -1;
+	return 0;
+}
+
+static void
+out_pipe_open(void)
+{
+	if (pipe2(out_pipe, O_CLOEXEC | O_NONBLOCK) == -1) {
+		log_warn("cannot make the output pipe; writing directly");
+		out_pipe[0] = out_pipe[1] = -1;
+	}
+	/* one page holds a piped write: 1 KiB less slab than 16 (measured) */
+	else
+		(void)fcntl(out_pipe[1], F_SETPIPE_SZ, SPLICE_MAX);
+	piped_since = now_ns();
+}
+
+/* What a closed connection left in the pipe is not the next one's. */
+static void
+out_pipe_empty(void)
+{
+	char	 sink[256];
+
+	while (out_piped > 0 && out_pipe[0] != -1 &&
+	    read(out_pipe[0], sink, sizeof(sink)) > 0)
+		;
+	out_piped = 0;
+}
+
 static size_t
 out_pending(void)
 {
-	return out_len - out_off;
+	return out_len - out_off + out_piped;
 }
 
 static size_t
@@ -235,7 +308,19 @@ out_flush(void)
 	if (out_len > out_peak)
 		out_peak = out_len;
 	while (out_pending() > 0) {
-		n = write(sess.fd, out + out_off, out_pending());
+		if (out_piped == 0 && out_pipe_use(out_len - out_off)) {
+			/* at most PIPE_BUF into an empty pipe: all of it */
+			if ((n = write(out_pipe[1], out + out_off,
+			    out_len - out_off)) == -1)
+				return -1;
+			out_off += (size_t)n;
+			out_piped = (size_t)n;
+		}
+		if (out_piped > 0)
+			n = splice(out_pipe[0], NULL, sess.fd, NULL, out_piped,
+			    SPLICE_F_NONBLOCK);
+		else
+			n = write(sess.fd, out + out_off, out_len - out_off);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -243,7 +328,10 @@ out_flush(void)
 				return 0;
 			return -1;
 		}
-		out_off += (size_t)n;
+		if (out_piped > 0)
+			out_piped -= (size_t)n;
+		else
+			out_off += (size_t)n;
 		out_moved = 1;
 	}
 	return 1;
@@ -811,6 +899,7 @@ linger_and_close(int fd)
 	while (read(fd, sink, sizeof(sink)) > 0)
 		;
 	close(fd);
+	out_pipe_empty();
 }
 
 static void
@@ -1395,6 +1484,7 @@ child_setup(void)
 
 	if ((session_ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		fatal("epoll_create1");
+	out_pipe_open();
 }
 
 static void
