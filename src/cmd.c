@@ -33,20 +33,28 @@ static const struct command {
 };
 #define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
 
-/* One reply, so no line of the room can land inside the help text. */
+/*
+ * One reply, so no line of the room can land inside the help text.  It
+ * is made once, in .bss rather than on the stack: every session starts
+ * with it, and a child's stack is a page of its own for each 4 KiB its
+ * calls reach down.
+ */
 void
 cmd_help(struct session *s, const char *args)
 {
+	static char		 text[384];
 	const struct command	*c;
-	char			 text[1024];
 	size_t			 n;
 
 	(void)args;
-	n = (size_t)snprintf(text, sizeof(text), "Server commands");
-	for (c = commands; c < commands + NCOMMANDS; c++)
-		n += (size_t)snprintf(text + n, sizeof(text) - n,
-		    "\n  %s%s%s - %s", c->name, c->args != NULL ? " " : "",
-		    c->args != NULL ? c->args : "", c->help);
+	if (text[0] == '\0') {
+		n = (size_t)snprintf(text, sizeof(text), "Server commands");
+		for (c = commands; c < commands + NCOMMANDS; c++)
+			n += (size_t)snprintf(text + n, sizeof(text) - n,
+			    "\n  %s%s%s - %s", c->name,
+			    c->args != NULL ? " " : "",
+			    c->args != NULL ? c->args : "", c->help);
+	}
 	session_reply(s, "%s", text);
 }
 

@@ -21,6 +21,7 @@
  * and its children add it to the time themselves.
  */
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 
 #include <errno.h>
@@ -101,7 +102,7 @@ syslog_connect(void)
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", _PATH_LOG);
+	memcpy(sun.sun_path, _PATH_LOG, sizeof(_PATH_LOG));	/* it fits */
 	for (;;) {
 		if ((fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0)) == -1)
 			return;
@@ -118,21 +119,46 @@ syslog_connect(void)
 	}
 }
 
+/* All of the parts, in order, however the stream splits them. */
 static int
-send_all(int fd, const char *buf, size_t len)
+send_all(int fd, struct iovec *iov, int n)
 {
-	ssize_t	 n;
+	struct msghdr	 msg;
+	ssize_t		 sent;
 
-	while (len > 0) {
-		if ((n = send(fd, buf, len, MSG_NOSIGNAL)) == -1) {
+	while (n > 0) {
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = iov;
+		msg.msg_iovlen = (size_t)n;
+		if ((sent = sendmsg(fd, &msg, MSG_NOSIGNAL)) == -1) {
 			if (errno == EINTR)
 				continue;
 			return -1;
 		}
-		buf += n;
-		len -= (size_t)n;
+		for (; n > 0 && (size_t)sent >= iov->iov_len; iov++, n--)
+			sent -= (ssize_t)iov->iov_len;
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + sent;
+			iov->iov_len -= (size_t)sent;
+		}
 	}
 	return 0;
+}
+
+/* v in decimal at buf + *n, at least width digits, padded with pad. */
+static void
+put_number(char *buf, size_t *n, unsigned v, int width, char pad)
+{
+	char	 digits[12];
+	int	 k = 0;
+
+	do
+		digits[k++] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	for (; width > k; width--)
+		buf[(*n)++] = pad;
+	while (k > 0)
+		buf[(*n)++] = digits[--k];
 }
 
 /*
@@ -171,30 +197,56 @@ local_time(time_t now, struct tm *tm)
 	tm->tm_mon = (int)(mp < 10 ? mp + 2 : mp - 10);
 }
 
+/*
+ * The header is put together by hand, not with snprintf(3): a child's
+ * log line is its deepest call, and printf's 2 KiB of stack there took
+ * it into one more private page (measured).
+ */
 static void
 syslog_line(int priority, const char *line, const char *error)
 {
 	static const char	 months[12][4] = { "Jan", "Feb", "Mar", "Apr",
 	    "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	char			 buf[64 + 1024 + 128];
+	char			 head[64];
+	struct iovec		 iov[4];
 	struct tm		 tm;
 	time_t			 now = time(NULL);
-	size_t			 len;
-	int			 n, tries;
+	size_t			 n = 0;
+	int			 tries;
 
 	local_time(now, &tm);
-	n = snprintf(buf, sizeof(buf), "<%d>%s %2d %02d:%02d:%02d chatd[%d]: "
-	    "%s%s", syslog_facility | priority, months[tm.tm_mon % 12],
-	    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)getpid(),
-	    line, error);
-	if (n < 0)
-		return;
-	len = (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1;
-	len += syslog_stream;	/* snprintf's NUL ends it on a stream */
+	head[n++] = '<';
+	put_number(head, &n, (unsigned)(syslog_facility | priority), 1, ' ');
+	head[n++] = '>';
+	memcpy(head + n, months[tm.tm_mon % 12], 3);
+	n += 3;
+	head[n++] = ' ';
+	put_number(head, &n, (unsigned)tm.tm_mday, 2, ' ');
+	head[n++] = ' ';
+	put_number(head, &n, (unsigned)tm.tm_hour, 2, '0');
+	head[n++] = ':';
+	put_number(head, &n, (unsigned)tm.tm_min, 2, '0');
+	head[n++] = ':';
+	put_number(head, &n, (unsigned)tm.tm_sec, 2, '0');
+	memcpy(head + n, " chatd[", 7);
+	n += 7;
+	put_number(head, &n, (unsigned)getpid(), 1, ' ');
+	memcpy(head + n, "]: ", 3);
+	n += 3;
 	for (tries = 0; tries < 2; tries++) {
 		if (syslog_fd == -1)
 			syslog_connect();
-		if (syslog_fd == -1 || send_all(syslog_fd, buf, len) == 0)
+		if (syslog_fd == -1)
+			return;
+		iov[0].iov_base = head;
+		iov[0].iov_len = n;
+		iov[1].iov_base = (void *)(uintptr_t)line;
+		iov[1].iov_len = strlen(line);
+		iov[2].iov_base = (void *)(uintptr_t)error;
+		iov[2].iov_len = strlen(error);
+		iov[3].iov_base = (void *)(uintptr_t)"";
+		iov[3].iov_len = 1;	/* a stream's messages end in a NUL */
+		if (send_all(syslog_fd, iov, 3 + syslog_stream) == 0)
 			return;
 		/* the daemon restarted: once more, on a new socket */
 		close(syslog_fd);
@@ -301,45 +353,47 @@ enum style { PREFIXED, BARE, PLAIN };
 static void
 stderr_line(const char *name, const char *line, const char *error)
 {
-	char		 buf[1024 + 128 + 48];
-	const char	*part[4] = { name, ": ", line, error };
-	size_t		 len = 0, n;
-	int		 i;
+	struct iovec	 iov[5];
+	const char	*part[5] = { name, ": ", line, error, "\n" };
+	int		 i, n = 0;
 
-	for (i = name == NULL ? 2 : 0; i < 4; i++) {
-		n = strlen(part[i]);
-		if (n > sizeof(buf) - 1 - len)
-			n = sizeof(buf) - 1 - len;
-		memcpy(buf + len, part[i], n);
-		len += n;
+	for (i = name == NULL ? 2 : 0; i < 5; i++) {
+		iov[n].iov_base = (void *)(uintptr_t)part[i];
+		iov[n++].iov_len = strlen(part[i]);
 	}
-	buf[len++] = '\n';
-	while (write(STDERR_FILENO, buf, len) == -1 && errno == EINTR)
+	while (writev(STDERR_FILENO, iov, n) == -1 && errno == EINTR)
 		;
 }
+
+/*
+ * The line is formatted here, not on the stack: a child's deepest calls
+ * are its log lines, and 1 KiB more of stack there cost it a page.
+ * This .bss page is the one every child writes anyway.
+ */
+static char	 vlog_line[1024], vlog_error[128];
 
 static void
 vlog(int priority, int with_errno, enum style style, const char *fmt,
     va_list ap)
 {
-	char	 line[1024], error[128] = "";
 	int	 saved = errno;
 
 	if (level_of(priority) > log_get_level())
 		return;
+	vlog_error[0] = '\0';
 	if (with_errno)
-		snprintf(error, sizeof(error), ": %s", strerror(saved));
-	vsnprintf(line, sizeof(line), fmt, ap);
+		snprintf(vlog_error, sizeof(vlog_error), ": %s", strerror(saved));
+	vsnprintf(vlog_line, sizeof(vlog_line), fmt, ap);
 	if (!log_foreground) {
-		syslog_line(priority, line, error);
+		syslog_line(priority, vlog_line, vlog_error);
 		if (!log_attached || priority > LOG_WARNING)
 			goto out;
 	}
 	if (style == PLAIN ||
 	    (style == BARE && strcmp(log_name, "chatd") == 0))
-		stderr_line(NULL, line, error);
+		stderr_line(NULL, vlog_line, vlog_error);
 	else
-		stderr_line(log_name, line, error);
+		stderr_line(log_name, vlog_line, vlog_error);
 out:
 	errno = saved;
 }

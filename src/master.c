@@ -1006,8 +1006,8 @@ setup(void)
 	watch(timerfd, EPOLLIN, TAG_TIMER, EPOLL_CTL_ADD);
 }
 
-int
-master_run(struct config *c, int fd, int (*load)(struct config *))
+static __attribute__((noinline)) int
+master_loop(struct config *c, int fd, int (*load)(struct config *))
 {
 	struct epoll_event	 events[8];
 	int			 n, i, ticked, ready = 0;
@@ -1053,4 +1053,29 @@ master_run(struct config *c, int fd, int (*load)(struct config *))
 	}
 	log_notice("all children have exited");
 	return 0;
+}
+
+/*
+ * A child's stack is the master's, copied page by page as either of them
+ * writes: the page the master's loop runs in (the master goes on writing
+ * it) and each page the child's calls reach below.  Begun wherever main()
+ * left the stack pointer, the loop's frames and a child's spread over two
+ * or three pages, by chance.  The loop begins just under a page boundary,
+ * and a child's deepest calls (its log lines, its first reply) stay
+ * within 3 KiB, so its stack is that one page (measured with pagemap:
+ * 8-12 KiB -> 4 KiB a child).  Keep deep buffers and printf out of the
+ * child's paths (log.c, cmd_help, process_stat).  The pad is address
+ * space in the master's stack, never written.
+ */
+#define STACK_PAGE	4096
+#define STACK_HEADROOM	64	/* master_run's own frame */
+
+int
+master_run(struct config *c, int fd, int (*load)(struct config *))
+{
+	char	 here;
+	char	 gap[((uintptr_t)&here & (STACK_PAGE - 1)) + STACK_HEADROOM];
+
+	__asm__ volatile("" : : "r"(gap) : "memory");
+	return master_loop(c, fd, load);
 }
