@@ -13,10 +13,12 @@
  * nothing is queued for it anywhere else, and others never wait for it.
  */
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -194,21 +196,36 @@ static int64_t	 piped_since;
 
 static int64_t	 now_ns(void);
 
-/* Whether this write goes through the pipe; past the rate, none again. */
+/*
+ * Whether this write goes through the pipe; past the rate, none again.
+ * A piped write's page stays with the data until the client's kernel has
+ * it: many small ones to a client that stopped reading would hold a page
+ * each, where plain writes share one fragment.  So a write is piped only
+ * while nothing earlier is still in the socket (SIOCOUTQ: unsent or
+ * unacknowledged), and a remote client holds one piped page at most.  A
+ * client on loopback acknowledges as its kernel queues, read or not, so
+ * a local one that stops reading can hold up to its receive window's
+ * worth of pages (some 4 MiB) until SendTimeout; local users can take
+ * memory more simply than that.
+ */
 static int
 out_pipe_use(size_t len)
 {
 	int64_t	 now;
+	int	 queued;
 
 	if (out_pipe[1] == -1)
 		return 0;
-	if (len <= SPLICE_MAX && ++piped_writes < SPLICE_RATE)
-		return 1;
-	now = now_ns();
-	if (len <= SPLICE_MAX && now - piped_since >= 1000000000L) {
-		piped_since = now;
-		piped_writes = 0;
-		return 1;
+	if (len <= SPLICE_MAX && ioctl(sess.fd, SIOCOUTQ, &queued) == 0 &&
+	    queued == 0) {
+		if (++piped_writes < SPLICE_RATE)
+			return 1;
+		now = now_ns();
+		if (now - piped_since >= 1000000000L) {
+			piped_since = now;
+			piped_writes = 0;
+			return 1;
+		}
 	}
 	close(out_pipe[0]);
 	close(out_pipe[1]);
