@@ -6,6 +6,7 @@
 #define CHATD_LOG_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 
 #define PRINTF_LIKE(f, a)	__attribute__((format(printf, f, a)))
 
@@ -46,5 +47,12 @@ __attribute__((noreturn))
 void	fatal(const char *, ...) PRINTF_LIKE(1, 2);
 __attribute__((noreturn))
 void	fatalx(const char *, ...) PRINTF_LIKE(1, 2);
+
+/*
+ * v in decimal at buf + *n, at least width digits padded with pad; *n
+ * moves past it.  Not printf, whose 2 KiB of stack would take a child's
+ * deepest calls into one more private page (its log lines, its start).
+ */
+void	put_decimal(char *buf, size_t *n, unsigned v, int width, char pad);
 
 #endif

@@ -178,9 +178,9 @@ child_buffers_init(const struct config *c)
  * idle connection cost (152 -> 123 KiB at 3,000, MemAvailable,
  * measured), and no socket option releases it.  splice(2) from a pipe
  * hands the pipe's own pages to the socket instead, and they are freed
- * once the client has read them.  So a small write, a chat's usual, goes
- * through the pipe.  That is one more system call a write, which a
- * busy connection feels (fan-out at C=10 lost a third of its rate,
+ * once the client's kernel has them.  So a small write, a chat's usual,
+ * goes through the pipe.  That is two more system calls a write (the
+ * check in out_pipe_use and the pipe), which a busy connection feels (fan-out at C=10 lost a third of its rate,
  * measured), so a big write, or the SPLICE_RATE'th in a second, is a
  * plain one, and the process stays with plain writes for good: it holds
  * the fragment from then on anyway.  Piped bytes go out before any
@@ -236,14 +236,14 @@ out_pipe_use(size_t len)
 static void
 out_pipe_open(void)
 {
+	piped_since = now_ns();
 	if (pipe2(out_pipe, O_CLOEXEC | O_NONBLOCK) == -1) {
 		log_warn("cannot make the output pipe; writing directly");
 		out_pipe[0] = out_pipe[1] = -1;
+		return;
 	}
 	/* one page holds a piped write: 1 KiB less slab than 16 (measured) */
-	else
-		(void)fcntl(out_pipe[1], F_SETPIPE_SZ, SPLICE_MAX);
-	piped_since = now_ns();
+	(void)fcntl(out_pipe[1], F_SETPIPE_SZ, SPLICE_MAX);
 }
 
 /* What a closed connection left in the pipe is not the next one's. */

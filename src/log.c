@@ -145,9 +145,8 @@ send_all(int fd, struct iovec *iov, int n)
 	return 0;
 }
 
-/* v in decimal at buf + *n, at least width digits, padded with pad. */
-static void
-put_number(char *buf, size_t *n, unsigned v, int width, char pad)
+void
+put_decimal(char *buf, size_t *n, unsigned v, int width, char pad)
 {
 	char	 digits[12];
 	int	 k = 0;
@@ -216,21 +215,21 @@ syslog_line(int priority, const char *line, const char *error)
 
 	local_time(now, &tm);
 	head[n++] = '<';
-	put_number(head, &n, (unsigned)(syslog_facility | priority), 1, ' ');
+	put_decimal(head, &n, (unsigned)(syslog_facility | priority), 1, ' ');
 	head[n++] = '>';
 	memcpy(head + n, months[tm.tm_mon % 12], 3);
 	n += 3;
 	head[n++] = ' ';
-	put_number(head, &n, (unsigned)tm.tm_mday, 2, ' ');
+	put_decimal(head, &n, (unsigned)tm.tm_mday, 2, ' ');
 	head[n++] = ' ';
-	put_number(head, &n, (unsigned)tm.tm_hour, 2, '0');
+	put_decimal(head, &n, (unsigned)tm.tm_hour, 2, '0');
 	head[n++] = ':';
-	put_number(head, &n, (unsigned)tm.tm_min, 2, '0');
+	put_decimal(head, &n, (unsigned)tm.tm_min, 2, '0');
 	head[n++] = ':';
-	put_number(head, &n, (unsigned)tm.tm_sec, 2, '0');
+	put_decimal(head, &n, (unsigned)tm.tm_sec, 2, '0');
 	memcpy(head + n, " chatd[", 7);
 	n += 7;
-	put_number(head, &n, (unsigned)getpid(), 1, ' ');
+	put_decimal(head, &n, (unsigned)getpid(), 1, ' ');
 	memcpy(head + n, "]: ", 3);
 	n += 3;
 	for (tries = 0; tries < 2; tries++) {
@@ -382,7 +381,8 @@ vlog(int priority, int with_errno, enum style style, const char *fmt,
 		return;
 	vlog_error[0] = '\0';
 	if (with_errno)
-		snprintf(vlog_error, sizeof(vlog_error), ": %s", strerror(saved));
+		snprintf(vlog_error, sizeof(vlog_error), ": %s",
+		    strerror(saved));
 	vsnprintf(vlog_line, sizeof(vlog_line), fmt, ap);
 	if (!log_foreground) {
 		syslog_line(priority, vlog_line, vlog_error);

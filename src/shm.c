@@ -76,6 +76,17 @@ shm_entry(int room, uint64_t seq)
 	    i * shm->entry_size);
 }
 
+/* "/proc/PID/stat", without printf (see put_decimal). */
+static void
+proc_stat_path(char buf[static 32], int pid)
+{
+	size_t	 n = strlen("/proc/");
+
+	memcpy(buf, "/proc/", n);
+	put_decimal(buf, &n, (unsigned)pid, 1, ' ');
+	memcpy(buf + n, "/stat", sizeof("/stat"));
+}
+
 /*
  * Fields 3 (state) and 22 (start time in clock ticks since boot) of
  * /proc/PID/stat; 0 if it cannot be read.  read(2) into the stack, not
@@ -83,32 +94,6 @@ shm_entry(int room, uint64_t seq)
  * cost each of them three private pages (its heap's and libc's stream
  * list), measured.
  */
-/*
- * "/proc/PID/stat", without printf: a child reads its own at start-up,
- * and printf's 2 KiB of stack took its calls into one more private page
- * (measured).
- */
-static void
-proc_stat_path(char *buf, size_t size, int pid)
-{
-	char		 digits[16];
-	size_t		 n = 0, len;
-	unsigned	 v = (unsigned)pid;
-
-	do
-		digits[n++] = (char)('0' + v % 10);
-	while ((v /= 10) > 0 && n < sizeof(digits));
-	len = strlen("/proc/");
-	if (len + n + strlen("/stat") + 1 > size) {
-		buf[0] = '\0';
-		return;
-	}
-	memcpy(buf, "/proc/", len);
-	while (n > 0)
-		buf[len++] = digits[--n];
-	memcpy(buf + len, "/stat", strlen("/stat") + 1);
-}
-
 static uint64_t
 process_stat(int pid, char *state)
 {
@@ -118,7 +103,7 @@ process_stat(int pid, char *state)
 	int			 fd, field;
 
 	*state = '?';
-	proc_stat_path(path, sizeof(path), pid);
+	proc_stat_path(path, pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return 0;
 	while ((n = read(fd, buf, sizeof(buf) - 1)) == -1 && errno == EINTR)

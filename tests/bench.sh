@@ -17,10 +17,19 @@ mode=${1:-full}
 work=$(mktemp -d)
 master=
 
+# any_alive PID...: whether one of them still runs
+any_alive() {
+	local p
+	for p; do
+		kill -0 "$p" 2>/dev/null && return 0
+	done
+	return 1
+}
+
 # and its children: thousands of them exiting while the next row measures
 # would give memory back in the middle of it
 stop_server() {
-	local kids k=
+	local kids
 	[ -n "$master" ] || return 0
 	kids=$(pgrep -P "$master")
 	kill -TERM "$master" 2>/dev/null
@@ -31,10 +40,7 @@ stop_server() {
 	kill -KILL "$master" 2>/dev/null
 	wait "$master" 2>/dev/null
 	for _ in $(seq 300); do		# 30 s at most, for all of them
-		for k in $kids; do
-			kill -0 "$k" 2>/dev/null && break
-		done
-		kill -0 "$k" 2>/dev/null || break
+		any_alive $kids || break
 		sleep 0.1
 	done
 	master=
