@@ -303,7 +303,7 @@ absolute_conffile(void)
 int
 main(int argc, char *argv[])
 {
-	struct config	 conf;
+	struct config	*conf;
 	int		 ch, debug = 0, noaction = 0, inetd = 0;
 	int		 status = 0, json = 0, fd, nlisten;
 	sigset_t	 mask;
@@ -319,12 +319,16 @@ main(int argc, char *argv[])
 	 * memory, so chatd goes on.
 	 */
 	(void)mallopt(M_MMAP_THRESHOLD, 0);
+	/* not on main()'s stack, which children do without (master_run()),
+	 * nor in .bss, whose last page every child writes */
+	if ((conf = calloc(1, sizeof(*conf))) == NULL)
+		fatal("cannot allocate the configuration");
 	/* whatever the caller left open but systemd's sockets is not ours
 	 * to pass to children */
 	nlisten = listen_fds();
 	if (close_range(3 + (unsigned)nlisten, ~0U, 0) == -1)
 		fatal("close_range");
-	config_defaults(&conf);
+	config_defaults(conf);
 	while ((ch = getopt(argc, argv, "df:hijl:np:sv")) != -1) {
 		switch (ch) {
 		case 'd':
@@ -361,35 +365,35 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc || (json && !status))
 		usage();
-	if (address != NULL && strlen(address) >= sizeof(conf.listen_address)) {
+	if (address != NULL && strlen(address) >= sizeof(conf->listen_address)) {
 		fprintf(stderr, "chatd: -l %s: address too long\n", address);
 		exit(2);
 	}
-	if (port != NULL && config_parse_port(port, &conf.port) == -1) {
+	if (port != NULL && config_parse_port(port, &conf->port) == -1) {
 		fprintf(stderr, "chatd: -p %s: not a port number (0-65535)\n",
 		    port);
 		exit(2);
 	}
-	if (load_config(&conf) == -1)
+	if (load_config(conf) == -1)
 		exit(1);
 	if (status)
-		exit(stat_print(&conf, json));
-	if (identity_resolve(&conf) == -1)
+		exit(stat_print(conf, json));
+	if (identity_resolve(conf) == -1)
 		exit(1);
 	if (noaction) {
 		struct addrinfo *res;
 
-		if (resolve(&conf, &res) == -1)
+		if (resolve(conf, &res) == -1)
 			exit(1);
 		freeaddrinfo(res);
 		fprintf(stderr, "configuration OK\n");
 		exit(0);
 	}
-	log_init(debug, log_facility_value(conf.syslog_facility),
-	    log_level_value(conf.log_level));
+	log_init(debug, log_facility_value(conf->syslog_facility),
+	    log_level_value(conf->log_level));
 	if (inetd) {
 		identity_assume();
-		inetd_main(&conf, nlisten);
+		inetd_main(conf, nlisten);
 	}
 	if (!debug)
 		absolute_conffile();
@@ -399,24 +403,24 @@ main(int argc, char *argv[])
 		exit(1);
 	if (!debug)
 		daemon_start();
-	if (conf.pid_file[0] != '\0' && pidfile_create(conf.pid_file) == -1)
+	if (conf->pid_file[0] != '\0' && pidfile_create(conf->pid_file) == -1)
 		exit(1);
 	if (atexit(pidfile_remove) != 0)
 		fatalx("atexit");
-	fd = nlisten > 0 ? inherited_listener(nlisten) : listen_on(&conf);
+	fd = nlisten > 0 ? inherited_listener(nlisten) : listen_on(conf);
 	if (fd == -1)
 		exit(1);
 	shm_self_set();
-	child_buffers_init(&conf);	/* before the segment: map_placed */
-	if (doorbells_init(conf.segment_name, 1,
+	child_buffers_init(conf);	/* before the segment: map_placed */
+	if (doorbells_init(conf->segment_name, 1,
 	    identity_owner()) == -1 ||
-	    shm_attach(&conf, SHM_MASTER) == -1)
+	    shm_attach(conf, SHM_MASTER) == -1)
 		exit(1);
 	if (atexit(shm_remove) != 0)
 		fatalx("atexit");
 	log_share_level(&shm->log_level);
 	log_share_clock(&shm->log_gmtoff);
-	identity_give(&conf);
+	identity_give(conf);
 	daemon_ready();
-	exit(master_run(&conf, fd, load_config));
+	exit(master_run(conf, fd, load_config));
 }

@@ -56,9 +56,11 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "child.h"
@@ -1006,7 +1008,7 @@ setup(void)
 	watch(timerfd, EPOLLIN, TAG_TIMER, EPOLL_CTL_ADD);
 }
 
-static __attribute__((noinline)) int
+static int
 master_loop(struct config *c, int fd, int (*load)(struct config *))
 {
 	struct epoll_event	 events[8];
@@ -1056,26 +1058,158 @@ master_loop(struct config *c, int fd, int (*load)(struct config *))
 }
 
 /*
- * A child's stack is the master's, copied page by page as either of them
- * writes: the page the master's loop runs in (the master goes on writing
- * it) and each page the child's calls reach below.  Begun wherever main()
- * left the stack pointer, the loop's frames and a child's spread over two
- * or three pages, by chance.  The loop begins just under a page boundary,
- * and a child's deepest calls (its log lines, its first reply) stay
- * within 3 KiB, so its stack is that one page (measured with pagemap:
- * 8-12 KiB -> 4 KiB a child).  Keep deep buffers and printf out of the
- * child's paths (log.c, cmd_help, process_stat).  The pad is address
- * space in the master's stack, never written.
+ * The loop's own stack.  A child inherits every mapping the master has
+ * touched, and with it the page-table pages that map it: one per 2 MiB
+ * region, one per 1 GiB, one per 512 GiB.  The process's first stack
+ * sits alone at the top of the address space, so it cost each child
+ * three page-table pages (12 KiB) for one page of stack.  The loop runs
+ * instead on a stack mapped just below the program, under the program's
+ * own page-table pages, and children are forked without the first
+ * stack (MADV_DONTFORK): nothing a child uses is there once the
+ * environment is copied out of it and the configuration is static
+ * (main()).  A child's /proc/PID/cmdline is empty with it (the kernel
+ * reads the arguments from that stack): ps shows it by its title,
+ * "[chatd: idle]".
+ *
+ * The loop begins at the top of a page, and a child's deepest calls
+ * (its log lines, its first reply) stay within 3 KiB below it, so a
+ * child writes one page of this stack (measured with pagemap).  Keep
+ * deep buffers and printf out of the child's paths (log.c, cmd_help,
+ * process_stat).  The master gets 256 KiB: libc allocates up to 64 KiB
+ * on the stack (alloca) in name lookups, and it reloads its
+ * configuration on SIGHUP here.  A page below it is PROT_NONE, so an
+ * overflow faults instead of writing over something else.
+ *
+ * Under AddressSanitizer, whose runtime keeps track of the thread's
+ * stack, and wherever the new stack cannot be had, the loop simply runs
+ * where main() left it; that costs memory only.
  */
-#define STACK_PAGE	4096
-#define STACK_HEADROOM	64	/* master_run's own frame */
+#define LOOP_STACK	((size_t)256 << 10)
+
+#if defined(__SANITIZE_ADDRESS__)
+#define MOVE_STACK	0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MOVE_STACK	0
+#endif
+#endif
+#ifndef MOVE_STACK
+#define MOVE_STACK	1
+#endif
+
+static struct {
+	struct config	*conf;
+	int		 fd;
+	int		(*load)(struct config *);
+	int		 status;
+} loop_args;
+
+static void
+loop_entry(void)
+{
+	loop_args.status = master_loop(loop_args.conf, loop_args.fd,
+	    loop_args.load);
+}
+
+/* The loop's stack, with its guard page, right below the program. */
+static void *
+loop_stack_map(void)
+{
+	extern char	 __executable_start;	/* the linker's */
+	uintptr_t	 page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t	 start = (uintptr_t)&__executable_start & ~(page - 1);
+	size_t		 size = LOOP_STACK + page;
+	void		*p;
+
+	if (start < size)
+		return NULL;
+	p = mmap((void *)(start - size), size, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (p == MAP_FAILED) {
+		log_warn("cannot map a stack for the master's loop");
+		return NULL;
+	}
+	if (mprotect(p, page, PROT_NONE) == -1) {
+		log_warn("cannot make the master's stack guard page");
+		(void)munmap(p, size);
+		return NULL;
+	}
+	return p;
+}
+
+/*
+ * getenv(3) in a child (libc's messages, the torture hooks) reads
+ * environ, whose strings are on the first stack: one block of copies
+ * instead, kept for the process's life.
+ */
+static int
+environ_copy(void)
+{
+	extern char	**environ;
+	size_t		  n, i, bytes = 0;
+	char		**vec, *s;
+
+	for (n = 0; environ[n] != NULL; n++)
+		bytes += strlen(environ[n]) + 1;
+	if ((vec = malloc((n + 1) * sizeof(*vec) + bytes)) == NULL)
+		return -1;
+	s = (char *)(vec + n + 1);
+	for (i = 0; i < n; i++) {
+		vec[i] = s;
+		s = stpcpy(s, environ[i]) + 1;
+	}
+	vec[n] = NULL;
+	environ = vec;
+	return 0;
+}
+
+/* Children are forked without the mapping that holds addr. */
+static int
+dontfork_mapping_of(uintptr_t addr)
+{
+	FILE		*f;
+	char		 line[512];
+	unsigned long	 lo, hi;
+	int		 found = 0;
+
+	if ((f = fopen("/proc/self/maps", "re")) == NULL)
+		return -1;
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = sscanf(line, "%lx-%lx", &lo, &hi) == 2 &&
+		    lo <= addr && addr < hi;
+	(void)fclose(f);
+	if (!found) {
+		errno = ENOENT;
+		return -1;
+	}
+	return madvise((void *)lo, hi - lo, MADV_DONTFORK);
+}
 
 int
 master_run(struct config *c, int fd, int (*load)(struct config *))
 {
-	char	 here;
-	char	 gap[((uintptr_t)&here & (STACK_PAGE - 1)) + STACK_HEADROOM];
+	/* on the first stack, which the master keeps: not in .bss, whose
+	 * last page every child writes */
+	ucontext_t	 run_context, loop_context;
+	void		*stack;
 
-	__asm__ volatile("" : : "r"(gap) : "memory");
-	return master_loop(c, fd, load);
+	if (!MOVE_STACK || (stack = loop_stack_map()) == NULL)
+		return master_loop(c, fd, load);
+	if (environ_copy() == -1 ||
+	    dontfork_mapping_of((uintptr_t)&run_context) == -1)
+		log_warn("cannot leave the first stack out of children "
+		    "(12 KiB more each)");
+	loop_args.conf = c;
+	loop_args.fd = fd;
+	loop_args.load = load;
+	if (getcontext(&loop_context) == -1)
+		fatal("getcontext");
+	loop_context.uc_stack.ss_sp = (char *)stack +
+	    (size_t)sysconf(_SC_PAGESIZE);
+	loop_context.uc_stack.ss_size = LOOP_STACK;
+	loop_context.uc_link = &run_context;
+	makecontext(&loop_context, loop_entry, 0);
+	if (swapcontext(&run_context, &loop_context) == -1)
+		fatal("swapcontext");
+	return loop_args.status;
 }
