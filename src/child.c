@@ -193,6 +193,7 @@ static int	 out_pipe[2] = { -1, -1 };	/* -1: plain writes */
 static size_t	 out_piped;	/* in the pipe, not yet in the socket */
 static int	 piped_writes;	/* since piped_since */
 static int64_t	 piped_since;
+static int	 piped_unacked;	/* pages piped since SIOCOUTQ read 0 */
 
 static int64_t	 now_ns(void);
 
@@ -201,13 +202,23 @@ static int64_t	 now_ns(void);
  * A piped write's page stays with the data until the client's kernel has
  * it: many small ones to a client that stopped reading would hold a page
  * each, where plain writes share one fragment.  So a write is piped only
- * while nothing earlier is still in the socket (SIOCOUTQ: unsent or
- * unacknowledged), and a remote client holds one piped page at most.  A
- * client on loopback acknowledges as its kernel queues, read or not, so
- * a local one that stops reading can hold up to its receive window's
- * worth of pages (some 4 MiB) until SendTimeout; local users can take
- * memory more simply than that.
+ * while the socket holds at most SPLICE_UNACKED such pages, counted
+ * from the last time nothing was in it (SIOCOUTQ: unsent or
+ * unacknowledged): a remote client holds 16 KiB at most, less than the
+ * fragment a plain write would keep.  Piping only into an empty socket
+ * was not enough: a write that finds the last one not yet taken (the
+ * client busy, loopback's softirq not yet run) is common under load, and
+ * with 10,000 idle connections the fragments of the children that had
+ * gone over to plain writes on the way cost 11 KiB a connection (MemFree
+ * less what meminfo counts: 12.6 KiB, and 1.7 with 4 KiB fragments,
+ * net.core.high_order_alloc_disable=1); 3.3 with this rule.  A client
+ * on loopback acknowledges as its kernel queues, read or not, so a local
+ * one that stops reading can hold up to its receive window's worth of
+ * pages (some 4 MiB) until SendTimeout; local users can take memory more
+ * simply than that.
  */
+#define SPLICE_UNACKED	4
+
 static int
 out_pipe_use(size_t len)
 {
@@ -217,7 +228,9 @@ out_pipe_use(size_t len)
 	if (out_pipe[1] == -1)
 		return 0;
 	if (len <= SPLICE_MAX && ioctl(sess.fd, SIOCOUTQ, &queued) == 0 &&
-	    queued == 0) {
+	    (queued == 0 ? (piped_unacked = 0) : piped_unacked) <
+	    SPLICE_UNACKED) {
+		piped_unacked++;
 		if (++piped_writes < SPLICE_RATE)
 			return 1;
 		now = now_ns();
@@ -256,6 +269,7 @@ out_pipe_empty(void)
 	    read(out_pipe[0], sink, sizeof(sink)) > 0)
 		;
 	out_piped = 0;
+	piped_unacked = 0;	/* the next socket holds none */
 }
 
 static size_t
