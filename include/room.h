@@ -12,32 +12,35 @@
 #define ROOM_MAIN	0	/* slot 0 is always "main", hidden when empty */
 
 /*
- * Doorbells: named FIFOs in a directory beside the segment,
- * /dev/shm/SEGMENT.doorbells/0 to 31, mode 0600.  A name is what lets
+ * Doorbells: named FIFOs in a directory beside the segment, one a room,
+ * /dev/shm/SEGMENT.doorbells/ROOM, mode 0600.  A name is what lets
  * processes that share no parent (chatd -i under inetd or systemd's
  * Accept=yes, next to a standalone master) wake each other: each opens
  * the FIFOs read-write by name, a poster writes one byte, and every
- * process watching that FIFO with edge-triggered epoll wakes.  The master
- * opens all of them before it forks, so its children inherit them;
- * chatd -i opens the one of its room when it first needs it.
+ * process watching that FIFO with edge-triggered epoll wakes.  A process
+ * opens a room's doorbell when it first watches or rings it, and makes
+ * it if it is not there, so they belong to whoever the children run as.
  *
- * Rooms share them, room r ringing doorbell r % ROOM_DOORBELLS, so a
- * process with fewer than 64 descriptors needs no fd table of its own
- * (one per room made every child some 125 KiB dearer at 1024 rooms,
- * measured).  A wake-up for a neighbouring room costs a sleeper one look
- * at its own room's head.
+ * One a room, not shared: with 32 shared by room number, every ring woke
+ * the members of every room on that doorbell, three or four rooms' worth
+ * with 100 rooms, and 29,000 connections spread over 100 rooms had
+ * slowed to a few new ones a second, the machine busy with wake-ups that
+ * found nothing (measured).  Each process keeps a few open (room.c), so
+ * it still holds fewer than 64 descriptors and needs no fd table of its
+ * own (one descriptor a room made every child some 125 KiB dearer at
+ * 1024 rooms, measured).
  */
-#define ROOM_DOORBELLS	32
 #define SHM_DIR		"/dev/shm"	/* where glibc's shm_open puts names */
 
 /*
- * Makes the directory if need be; open_all: open every doorbell now.  A
- * directory of ours or of owner (the user a root chatd becomes) is used.
+ * Makes the directory if need be.  A directory of ours or of owner (the
+ * user a root chatd becomes) is used.
  */
-int	doorbells_init(const char *segment, int open_all, uid_t owner);
+int	doorbells_init(const char *segment, uid_t owner);
 void	doorbells_give(uid_t, gid_t);
 void	doorbells_remove(void);
-int	room_doorbell(int room);		/* opened on first use */
+/* room's doorbell, to watch: kept open until another one is asked for */
+int	room_doorbell(int room);
 
 int	room_valid(const char *, size_t);
 

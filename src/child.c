@@ -594,9 +594,10 @@ state_unlock(void)
  * readable at once: that costs the next epoll wait an immediate return
  * and a look at the head, not a sleep.  The watch outlives a session
  * (the session epoll is not waited on between sessions), so the next
- * session in a room with the same doorbell costs no system call.
+ * session in the same room costs no system call.
  */
 static int	 bell_watched = -1;	/* the doorbell fd in session_ep */
+static int	 bell_room = -1;	/* whose it is */
 static int	 bell_on;		/* and whether its ring wakes us */
 
 static void
@@ -612,19 +613,21 @@ bell_watch(int op, int bell, int on)
 	bell_on = on;
 }
 
-/* Watches room's doorbell, and no other. */
+/*
+ * Watches room's doorbell, and no other.  The old one is let go first:
+ * room_doorbell() may close it to make room for the new one.
+ */
 static void
 watch_doorbell(int room)
 {
-	int	 bell = room_doorbell(room);
-
-	if (bell == bell_watched)
+	if (room == bell_room)
 		return;
 	if (bell_watched != -1 &&
 	    epoll_ctl(session_ep, EPOLL_CTL_DEL, bell_watched, NULL) == -1)
 		fatal("cannot stop watching a doorbell");
-	bell_watch(EPOLL_CTL_ADD, bell, 1);
-	bell_watched = bell;
+	bell_watched = room_doorbell(room);
+	bell_room = room;
+	bell_watch(EPOLL_CTL_ADD, bell_watched, 1);
 }
 
 static void

@@ -248,7 +248,7 @@ inetd_main(const struct config *conf, int nlisten)
 	detach_stdio(fd);
 	shm_self_set();
 	child_buffers_init(conf);	/* before the segment: map_placed */
-	if (doorbells_init(conf->segment_name, 0, geteuid()) == -1 ||
+	if (doorbells_init(conf->segment_name, geteuid()) == -1 ||
 	    shm_attach(conf, SHM_INETD) == -1)
 		exit(1);
 	log_share_level(&shm->log_level);
@@ -412,8 +412,7 @@ main(int argc, char *argv[])
 		exit(1);
 	shm_self_set();
 	child_buffers_init(conf);	/* before the segment: map_placed */
-	if (doorbells_init(conf->segment_name, 1,
-	    identity_owner()) == -1 ||
+	if (doorbells_init(conf->segment_name, identity_owner()) == -1 ||
 	    shm_attach(conf, SHM_MASTER) == -1)
 		exit(1);
 	if (atexit(shm_remove) != 0)

@@ -17,6 +17,7 @@
  */
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -28,27 +29,45 @@
 #include "names.h"
 #include "room.h"
 
-static int	 room_doorbells[ROOM_DOORBELLS];
+/*
+ * The doorbells this process has open, room r's in entry r % BELL_CACHE:
+ * a poster keeps the ones it rang, so ringing costs one write.  The one
+ * its child watches is pinned (room_doorbell): a ring for a room of the
+ * same entry opens and closes a descriptor of its own rather than take
+ * it.  With at most BELL_CACHE of them a process holds fewer than 64
+ * descriptors, and needs no fd table of its own (below).
+ */
+#define BELL_CACHE	16
+
+static struct bell {
+	int	 fd;
+	int	 room;		/* -1: empty */
+}		 bells[BELL_CACHE];
+static int	 bell_pinned = -1;
 /* SegmentName is at most 200 chars (config.c).  Not PATH_MAX: 4 KiB in
  * .bss would spread the variables a child writes over one more page. */
 static char	 bell_dir[sizeof(SHM_DIR) + 256 + sizeof(".doorbells")];
 
 static void
-bell_path(int i, char *buf, size_t size)
+bell_path(int room, char *buf, size_t size)
 {
-	snprintf(buf, size, "%s/%d", bell_dir, i);
+	snprintf(buf, size, "%s/%d", bell_dir, room);
 }
 
-/* -1 and errno set, having said nothing: the caller knows the context. */
+/*
+ * -1 and errno set, having said nothing: the caller knows the context.
+ * create: make the FIFO if it is not there; without, ENOENT says that
+ * nobody ever watched this room's doorbell.
+ */
 static int
-bell_open(int i)
+bell_open(int room, int create)
 {
 	char		 path[PATH_MAX + 16];
 	struct stat	 st;
 	int		 fd;
 
-	bell_path(i, path, sizeof(path));
-	if (mkfifo(path, 0600) == -1 && errno != EEXIST)
+	bell_path(room, path, sizeof(path));
+	if (create && mkfifo(path, 0600) == -1 && errno != EEXIST)
 		return -1;
 	if ((fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC)) == -1)
 		return -1;
@@ -62,14 +81,36 @@ bell_open(int i)
 	return fd;
 }
 
+/* room's cached doorbell, opened if need be; -1 (EBUSY: pinned by another) */
+static int
+bell_cached(int room, int create)
+{
+	struct bell	*b = &bells[room % BELL_CACHE];
+	int		 fd;
+
+	if (b->room == room)
+		return b->fd;
+	if (b->room != -1 && b->room == bell_pinned) {
+		errno = EBUSY;
+		return -1;
+	}
+	if ((fd = bell_open(room, create)) == -1)
+		return -1;
+	if (b->room != -1)
+		close(b->fd);
+	b->fd = fd;
+	b->room = room;
+	return fd;
+}
+
 int
-doorbells_init(const char *segment, int open_all, uid_t owner)
+doorbells_init(const char *segment, uid_t owner)
 {
 	struct stat	 st;
 	int		 i;
 
-	for (i = 0; i < ROOM_DOORBELLS; i++)
-		room_doorbells[i] = -1;
+	for (i = 0; i < BELL_CACHE; i++)
+		bells[i].room = -1;
 	if ((size_t)snprintf(bell_dir, sizeof(bell_dir), "%s%s.doorbells",
 	    SHM_DIR, segment) >= sizeof(bell_dir)) {
 		fprintf(stderr, "chatd: segment name too long: %s\n", segment);
@@ -88,44 +129,73 @@ doorbells_init(const char *segment, int open_all, uid_t owner)
 		    "uid %d\n", bell_dir, (int)owner);
 		return -1;
 	}
-	for (i = 0; open_all && i < ROOM_DOORBELLS; i++) {
-		if ((room_doorbells[i] = bell_open(i)) == -1) {
-			fprintf(stderr, "chatd: cannot open doorbell %s/%d: "
-			    "%s\n", bell_dir, i, strerror(errno));
-			return -1;
-		}
-	}
 	return 0;
+}
+
+/* fn on the path of each doorbell there is (a name of digits) */
+static void
+bells_each(void (*fn)(const char *, void *), void *arg)
+{
+	char		 path[PATH_MAX + 16];
+	DIR		*dir;
+	struct dirent	*e;
+
+	if ((dir = opendir(bell_dir)) == NULL) {
+		if (errno != ENOENT)
+			log_warn("cannot read %s", bell_dir);
+		return;
+	}
+	while ((e = readdir(dir)) != NULL) {
+		if (e->d_name[0] == '\0' ||
+		    strspn(e->d_name, "0123456789") != strlen(e->d_name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", bell_dir, e->d_name);
+		fn(path, arg);
+	}
+	(void)closedir(dir);
+}
+
+struct owner {
+	uid_t	 uid;
+	gid_t	 gid;
+};
+
+static void
+bell_give(const char *path, void *arg)
+{
+	struct owner	*o = arg;
+
+	/* a FIFO left by a run that died; new ones are made by the user */
+	if (lchown(path, o->uid, o->gid) == -1)
+		fatal("cannot give doorbell %s to uid %d", path, (int)o->uid);
 }
 
 /* Started as root: the doorbells become the user's, like the segment. */
 void
 doorbells_give(uid_t uid, gid_t gid)
 {
-	int	 i;
+	struct owner	 o = { uid, gid };
 
 	if (chown(bell_dir, uid, gid) == -1)
 		fatal("cannot give %s to uid %d", bell_dir, (int)uid);
-	for (i = 0; i < ROOM_DOORBELLS; i++)
-		if (fchown(room_doorbell(i), uid, gid) == -1)
-			fatal("cannot give doorbell %s/%d to uid %d", bell_dir,
-			    i, (int)uid);
+	bells_each(bell_give, &o);
+}
+
+static void
+bell_remove(const char *path, void *arg)
+{
+	(void)arg;
+	if (unlink(path) == -1 && errno != ENOENT)
+		log_warn("cannot remove %s", path);
 }
 
 /* Only the segment's remover calls this. */
 void
 doorbells_remove(void)
 {
-	char	 path[PATH_MAX + 16];
-	int	 i;
-
 	if (bell_dir[0] == '\0')
 		return;
-	for (i = 0; i < ROOM_DOORBELLS; i++) {
-		bell_path(i, path, sizeof(path));
-		if (unlink(path) == -1 && errno != ENOENT)
-			log_warn("cannot remove %s", path);
-	}
+	bells_each(bell_remove, NULL);
 	if (rmdir(bell_dir) == -1 && errno != ENOENT)
 		log_warn("cannot remove %s", bell_dir);
 }
@@ -133,12 +203,13 @@ doorbells_remove(void)
 int
 room_doorbell(int room)
 {
-	int	 i = room % ROOM_DOORBELLS;
+	int	 fd;
 
-	if (room_doorbells[i] == -1 &&
-	    (room_doorbells[i] = bell_open(i)) == -1)
-		fatal("cannot open doorbell %s/%d", bell_dir, i);
-	return room_doorbells[i];
+	bell_pinned = -1;	/* the caller no longer watches the last one */
+	if ((fd = bell_cached(room, 1)) == -1)
+		fatal("cannot open doorbell %s/%d", bell_dir, room);
+	bell_pinned = room;
+	return fd;
 }
 
 int
@@ -256,21 +327,41 @@ rooms_rebuild(void)
 }
 
 /* One byte; a full doorbell is emptied first (see the top of this file). */
-static void
-bell_ring(int i)
+static int
+bell_write(int bell)
 {
 	char	 sink[256];		/* a full bell takes 16 reads: rare */
-	int	 bell = room_doorbell(i);
 
 	if (write(bell, "", 1) == 1)
-		return;
+		return 0;
 	if (errno == EAGAIN) {
 		while (read(bell, sink, sizeof(sink)) > 0)
 			;
 		if (write(bell, "", 1) == 1)
-			return;
+			return 0;
 	}
-	log_warn("cannot ring doorbell %s/%d", bell_dir, i % ROOM_DOORBELLS);
+	return -1;
+}
+
+/* create: 0 when nobody need have watched it (doorbells_ring_all) */
+static void
+bell_ring(int room, int create)
+{
+	int	 bell, own = 0;
+
+	if ((bell = bell_cached(room, create)) == -1 && errno == EBUSY) {
+		bell = bell_open(room, create);
+		own = 1;
+	}
+	if (bell == -1) {
+		if (errno != ENOENT || create)
+			log_warn("cannot open doorbell %s/%d", bell_dir, room);
+		return;
+	}
+	if (bell_write(bell) == -1)
+		log_warn("cannot ring doorbell %s/%d", bell_dir, room);
+	if (own)
+		close(bell);
 }
 
 void
@@ -280,20 +371,24 @@ room_ring(int room)
 
 	if (atomic_load(&r->armed) == 0 || atomic_exchange(&r->armed, 0) == 0)
 		return;
-	bell_ring(room);
+	bell_ring(room, 1);
 }
 
 /*
- * Every doorbell once, armed or not: a process that died between
- * publishing lines and ringing for them left readers asleep over them.
+ * Every room with members once, armed or not: a process that died
+ * between publishing lines and ringing for them left readers asleep over
+ * them.  Reads the member counts without the lock (the master takes
+ * none): a room that gains its first member meanwhile gets it from a
+ * process alive.
  */
 void
 doorbells_ring_all(void)
 {
-	int	 i;
+	unsigned	 i;
 
-	for (i = 0; i < ROOM_DOORBELLS; i++)
-		bell_ring(i);
+	for (i = 0; i < shm->max_rooms; i++)
+		if (atomic_load(&shm_room(i)->members) > 0)
+			bell_ring((int)i, 0);
 }
 
 void

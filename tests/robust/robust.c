@@ -869,7 +869,7 @@ setup(const char *segment)
 	conf.max_line_length = 64;
 	snprintf(conf.segment_name, sizeof(conf.segment_name), "%s", segment);
 	shm_self_set();
-	if (doorbells_init(conf.segment_name, 1, geteuid()) == -1 ||
+	if (doorbells_init(conf.segment_name, geteuid()) == -1 ||
 	    shm_attach(&conf, SHM_MASTER) == -1)
 		exit(1);		/* it said why */
 	ledger = mmap(NULL, sizeof(*ledger), PROT_READ | PROT_WRITE,
