@@ -62,7 +62,9 @@ bell_path(int room, char *buf, size_t size)
 static int
 bell_open(int room, int create)
 {
-	char		 path[PATH_MAX + 16];
+	/* not PATH_MAX: children open doorbells, and 4 KiB on the stack
+	 * is one more private page each (measured) */
+	char		 path[sizeof(bell_dir) + 16];
 	struct stat	 st;
 	int		 fd;
 
@@ -142,9 +144,10 @@ doorbells_init(const char *segment, uid_t owner)
 static void
 bells_each(void (*fn)(const char *, void *), void *arg)
 {
-	char		 path[PATH_MAX + 16];
+	char		 path[sizeof(bell_dir) + 16];
 	DIR		*dir;
 	struct dirent	*e;
+	size_t		 n;
 
 	if ((dir = opendir(bell_dir)) == NULL) {
 		if (errno != ENOENT)
@@ -152,10 +155,10 @@ bells_each(void (*fn)(const char *, void *), void *arg)
 		return;
 	}
 	while ((e = readdir(dir)) != NULL) {
-		if (e->d_name[0] == '\0' ||
-		    strspn(e->d_name, "0123456789") != strlen(e->d_name))
+		n = strlen(e->d_name);
+		if (n == 0 || n > 10 || strspn(e->d_name, "0123456789") != n)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", bell_dir, e->d_name);
+		snprintf(path, sizeof(path), "%s/%.10s", bell_dir, e->d_name);
 		fn(path, arg);
 	}
 	(void)closedir(dir);
