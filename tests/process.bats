@@ -197,6 +197,38 @@ wait_idle_between() {
 	client_expect alice "Users - *Alicia*"
 }
 
+# voluntary_switches PID: how often the process has gone to sleep
+voluntary_switches() {
+	sed -n 's/^voluntary_ctxt_switches:[[:space:]]*//p' "/proc/$1/status"
+}
+
+# Each room has a doorbell of its own (room.c): a line in main must not
+# wake a reader asleep in another room.  Each line below is sent once the
+# last one has arrived, so every one of them rings main's bell; a reader
+# woken by them would go to sleep again some 40 times.
+@test "a line in one room does not wake a reader asleep in another" {
+	server_start
+	before=$(busy_children)
+	client_open carol
+	child=$(new_busy_child "$before")
+	client_send carol "/join quiet"
+	client_expect_exact carol "You joined quiet"
+	client_open bob
+	client_open alice
+	client_expect_exact bob "$(client_name alice) joined"
+	# carol's child is asleep now, and stays so while nothing comes for it
+	switches=$(voluntary_switches "$child")
+	for i in $(seq 40); do
+		client_send bob "line $i"
+		client_expect_exact alice "$(client_name bob): line $i"
+	done
+	after=$(voluntary_switches "$child")
+	(( after - switches < 10 )) ||
+		_fail "carol's child in room quiet went to sleep $(( after - switches )) times while main had 40 lines"
+	client_send carol "still here"
+	client_expect_exact carol "$(client_name carol): still here"
+}
+
 @test "the pool keeps between MinSpare and MaxSpare idle children" {
 	server_start "MinSpare 2" "MaxSpare 4"
 	wait_idle_between 2 4
