@@ -165,18 +165,6 @@ expect_quit() {
 
 # --- a flood without a line end --------------------------------------------
 
-# The serving child's peak resident memory, in kB.
-child_peak_kb() {
-	local key value unit
-	while read -r key value unit; do
-		if [[ $key == VmHWM: ]]; then
-			printf '%s\n' "$value"
-			return 0
-		fi
-	done </proc/"$1"/status
-	return 1
-}
-
 @test "1 MB without a newline: one error, a bounded buffer, the server and others unharmed" {
 	local before child peak_before peak_after big
 	before=$(busy_children)
@@ -184,7 +172,7 @@ child_peak_kb() {
 	child=$(new_busy_child "$before")
 	client_open bob
 	client_expect_exact alice "$(client_name bob) joined"
-	peak_before=$(child_peak_kb "$child")
+	peak_before=$(proc_status "$child" VmHWM)
 	big=$(head -c 1048576 /dev/zero | tr '\0' x)
 	client_send_raw alice '%s' "$big"
 	client_expect_next_exact alice "Messages can only be 400 chars long"
@@ -200,7 +188,7 @@ child_peak_kb() {
 	client_refute_line alice "Messages can only be*"
 	client_refute_line bob "*xxxx*" alice
 	# the child read 1 MB through its fixed buffer and kept none of it
-	peak_after=$(child_peak_kb "$child")
+	peak_after=$(proc_status "$child" VmHWM)
 	(( peak_after - peak_before < 512 )) ||
 		_fail "the serving child grew from $peak_before kB to $peak_after kB"
 	client_open carol

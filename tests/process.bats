@@ -197,15 +197,11 @@ wait_idle_between() {
 	client_expect alice "Users - *Alicia*"
 }
 
-# voluntary_switches PID: how often the process has gone to sleep
-voluntary_switches() {
-	sed -n 's/^voluntary_ctxt_switches:[[:space:]]*//p' "/proc/$1/status"
-}
-
 # Each room has a doorbell of its own (room.c): a line in main must not
 # wake a reader asleep in another room.  Each line below is sent once the
 # last one has arrived, so every one of them rings main's bell; a reader
-# woken by them would go to sleep again some 40 times.
+# woken by them would go to sleep again some 40 times (the process's
+# voluntary context switches).
 @test "a line in one room does not wake a reader asleep in another" {
 	server_start
 	before=$(busy_children)
@@ -217,12 +213,12 @@ voluntary_switches() {
 	client_open alice
 	client_expect_exact bob "$(client_name alice) joined"
 	# carol's child is asleep now, and stays so while nothing comes for it
-	switches=$(voluntary_switches "$child")
+	switches=$(proc_status "$child" voluntary_ctxt_switches)
 	for i in $(seq 40); do
 		client_send bob "line $i"
 		client_expect_exact alice "$(client_name bob): line $i"
 	done
-	after=$(voluntary_switches "$child")
+	after=$(proc_status "$child" voluntary_ctxt_switches)
 	(( after - switches < 10 )) ||
 		_fail "carol's child in room quiet went to sleep $(( after - switches )) times while main had 40 lines"
 	client_send carol "still here"

@@ -881,6 +881,19 @@ __raw_close() {
 
 # --- small assertions ------------------------------------------------------
 
+# proc_status PID KEY: the value of KEY in /proc/PID/status, without its
+# unit ("VmHWM" -> "1234"); status 1 if the process has no such line.
+proc_status() {
+	local key value unit
+	while read -r key value unit; do
+		if [[ $key == "$2:" ]]; then
+			printf '%s\n' "$value"
+			return 0
+		fi
+	done </proc/"$1"/status
+	return 1
+}
+
 # repeat TEXT COUNT: print TEXT COUNT times, no line end.
 __repeat() {
 	local out=
