@@ -34,7 +34,7 @@
 #include "config.h"
 
 #define SHM_MAGIC		0x63686174645f7631ULL	/* "chatd_v1" */
-#define SHM_LAYOUT_VERSION	3
+#define SHM_LAYOUT_VERSION	4
 
 #define NAME_MIN_LEN		2
 #define NAME_MAX_LEN		20
@@ -134,6 +134,16 @@ struct shm_header {
 	/* the master, every second: seconds east of UTC now, so its
 	 * children stamp syslog lines without localtime(3) (log.c) */
 	_Atomic int	log_gmtoff;
+
+	/* pacing (pace.c): the wake-ups a second the machine affords paced
+	 * readers, which the master moves; the timed pulls so far and the
+	 * lines they took, which tell it who is paced and how much a
+	 * wake-up carries, on a line of their own since readers of busy
+	 * rooms add to them thousands of times a second */
+	_Atomic uint32_t pace_budget;
+	_Alignas(64) _Atomic uint64_t paced_pulls;
+	_Atomic uint64_t paced_lines;
+	char		 pad_paced[48];
 };
 
 _Static_assert(sizeof(struct ring_entry) == 24, "ring entry header");

@@ -39,6 +39,7 @@
 #include "log.h"
 #include "master.h"
 #include "names.h"
+#include "pace.h"
 #include "peer.h"
 #include "proto.h"
 #include "room.h"
@@ -55,7 +56,7 @@ enum tag { TAG_CLIENT, TAG_DOORBELL, TAG_MASTER, TAG_HANDOFF, TAG_JANITOR };
  * reader that just delivered lines does not arm the doorbell: it pulls
  * again only after a short while, and then whatever came meanwhile goes
  * out in one write.  The while is the room's share of the wake-ups the
- * machine can afford, PACE_BUDGET a second shared by its members.  A
+ * machine can afford, shm->pace_budget a second shared by its members.  A
  * sender's own lines come back on the same schedule, so a busy room
  * clocks its senders to its readers instead of letting them run ahead
  * until the ring overflows.  A timed pull that finds nothing arms the
@@ -67,9 +68,10 @@ enum tag { TAG_CLIENT, TAG_DOORBELL, TAG_MASTER, TAG_HANDOFF, TAG_JANITOR };
  * about one CPU, the other left to the rest; 66,666 (15 us a member)
  * saturated both and let a room of 1000 fall behind.  With the herd in
  * phases (pace_next), 60,000 took a room of 1000 at 200 lines/s to p99
- * 18 ms, but host noise tipped it over in one run of two or three.
+ * 18 ms, but host noise tipped it over in one run of two or three.  What
+ * a wake-up costs changes with the host from day to day, so the master
+ * moves the budget by how busy the CPUs are (pace.c).
  */
-#define PACE_BUDGET	40000		/* wake-ups a second, all readers */
 #define PACE_MIN_NS	20000L
 #define PACE_SMALL	32		/* members: a lone line does not pace */
 #define PACE_MAX_STRETCH 16
@@ -1128,21 +1130,26 @@ struct pacer {
 };
 
 /*
- * Rounded up to a quarter of its power of two (1, 1.25, 1.5 or 1.75
- * times it), so that the members of a room, whose counts agree or
- * nearly, pick the same interval, and a stretched one is a multiple.
+ * Rounded up to an eighth of its power of two (1, 1.125, ... 1.875 times
+ * it), so that the members of a room, whose counts agree or nearly, and
+ * who read the budget at nearly the same time, pick the same interval,
+ * and a stretched one is a multiple.  Eighths, not quarters: the step
+ * from 16.8 to 21 ms at 1000 members was what a room waited for a line.
  */
 static int64_t
 pace_interval(const struct pacer *p, int64_t members)
 {
-	int64_t	 ns, quarter;
+	int64_t	 ns, eighth, budget;
 
-	ns = members * (1000000000L / PACE_BUDGET);
+	budget = atomic_load_explicit(&shm->pace_budget, memory_order_relaxed);
+	budget = budget < PACE_BUDGET_MIN ? PACE_BUDGET_MIN :
+	    budget > PACE_BUDGET_MAX ? PACE_BUDGET_MAX : budget;
+	ns = members * (1000000000L / budget);
 	ns = ns < PACE_MIN_NS ? PACE_MIN_NS : ns > PACE_MAX_NS ? PACE_MAX_NS :
 	    ns;
-	for (quarter = 1; quarter * 8 <= ns; quarter <<= 1)
+	for (eighth = 1; eighth * 16 <= ns; eighth <<= 1)
 		;
-	return (ns + quarter - 1) / quarter * quarter * p->stretch;
+	return (ns + eighth - 1) / eighth * eighth * p->stretch;
 }
 
 /*
@@ -1193,17 +1200,37 @@ pace_adjust(struct pacer *p, int64_t now)
 		p->stretch /= 2;
 }
 
+/*
+ * For the master (pace.c): a timed pull, and the lines it took.  A pull
+ * the doorbell asked for is not counted: it is a line's own wake-up.
+ */
+static int
+timed_pull(void)
+{
+	uint64_t from = sess.cursor;
+	int	 got = pull(PULL_CHUNK);
+
+	atomic_fetch_add_explicit(&shm->paced_pulls, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&shm->paced_lines, sess.cursor - from,
+	    memory_order_relaxed);
+	return got;
+}
+
 /* Ring lines into the output when the pace allows; 1 if any came. */
 static int
 paced_pull(struct pacer *p, int64_t now)
 {
 	int64_t	 members;
+	int	 got;
 
 	if (out_pending() >= PULL_LOW || (p->paced && now < p->next))
 		return 0;
-	if (p->paced)
+	if (p->paced) {
 		pace_adjust(p, now);
-	if (!pull(PULL_CHUNK)) {
+		got = timed_pull();
+	} else
+		got = pull(PULL_CHUNK);
+	if (!got) {
 		p->paced = 0;		/* quiet: back to the doorbell */
 		return 0;
 	}

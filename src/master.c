@@ -68,11 +68,12 @@
 #include "log.h"
 #include "master.h"
 #include "notify.h"
+#include "pace.h"
 #include "peer.h"
 #include "room.h"
 #include "shm.h"
 
-enum tag { TAG_LISTEN, TAG_CHILDREN, TAG_SIGNAL, TAG_TIMER };
+enum tag { TAG_LISTEN, TAG_CHILDREN, TAG_SIGNAL, TAG_TIMER, TAG_PACE };
 enum child_state {
 	CHILD_NONE, CHILD_STARTING, CHILD_IDLE, CHILD_BUSY, CHILD_RETIRING
 };
@@ -80,6 +81,7 @@ enum child_state {
 #define STOP_GRACE	5	/* seconds children get to say goodbye */
 #define BACKOFF_MAX	60	/* seconds between forks after failures */
 #define ACCEPT_BATCH	64
+#define PACE_PERIOD_MS	250	/* between looks at the CPUs, while paced */
 
 struct child {
 	pid_t	 pid;
@@ -110,7 +112,7 @@ static int		(*load_config)(struct config *);
 static struct child	*children;
 static int		*free_index;
 static int		 table_size;
-static int		 listen_fd, epfd, sigfd, timerfd;
+static int		 listen_fd, epfd, sigfd, timerfd, pacefd, statfd;
 static int		 handoff[2], alive[2], janitor;
 static struct peer	*peers;
 static unsigned		 peers_mask;
@@ -132,6 +134,8 @@ static struct pool {
 	unsigned fork_refused;	/* connections turned away meanwhile */
 	time_t	 fork_after;
 	int	 free_ticket;
+	int	 pacing;	/* the pace timer runs */
+	struct pace_sample pace; /* at its last look */
 }			*pool;
 
 static int
@@ -251,6 +255,9 @@ fork_child(void)
 		close(epfd);
 		close(sigfd);
 		close(timerfd);
+		close(pacefd);
+		if (statfd != -1)
+			close(statfd);
 		close(handoff[0]);
 		close(alive[1]);
 		pidfile_forget();
@@ -883,6 +890,66 @@ handle_signals(void)
 }
 
 static void
+pace_timer(int on)
+{
+	struct itimerspec	 its;
+
+	memset(&its, 0, sizeof(its));
+	if (on)
+		its.it_interval.tv_nsec = its.it_value.tv_nsec =
+		    PACE_PERIOD_MS * 1000000L;
+	if (timerfd_settime(pacefd, 0, &its, NULL) == -1)
+		fatal("timerfd_settime");
+	pool->pacing = on;
+}
+
+/*
+ * Every second: if readers pull on a timer, look at the CPUs four times
+ * a second and move their budget (pace.c).  An idle server does not.
+ */
+static void
+pace_check(void)
+{
+	if (pool->pacing || statfd == -1 ||
+	    atomic_load(&shm->paced_pulls) == pool->pace.pulls)
+		return;
+	if (pace_sample(statfd, &pool->pace) == -1) {
+		log_warnx("cannot read /proc/stat; paced readers keep a "
+		    "budget of %u wake-ups a second",
+		    (unsigned)atomic_load(&shm->pace_budget));
+		close(statfd);
+		statfd = -1;
+		return;
+	}
+	pace_timer(1);
+}
+
+static void
+pace_step(void)
+{
+	struct pace_sample	 now;
+	uint64_t		 ticks;
+	uint32_t		 was, budget;
+	int			 busy;
+
+	if (read(pacefd, &ticks, sizeof(ticks)) == -1 && errno != EAGAIN)
+		fatal("timerfd");
+	if (pace_sample(statfd, &now) == -1 || now.pulls == pool->pace.pulls) {
+		pace_timer(0);		/* nobody paced: nothing to move */
+		pool->pace.pulls = now.pulls;
+		return;
+	}
+	was = atomic_load(&shm->pace_budget);
+	budget = pace_next_budget(was, &pool->pace, &now, &busy);
+	if (budget != was) {
+		atomic_store(&shm->pace_budget, budget);
+		log_debug("paced readers: %u wake-ups a second (CPUs %d%% "
+		    "busy)", budget, busy);
+	}
+	pool->pace = now;
+}
+
+static void
 tick(void)
 {
 	uint64_t	 ticks;
@@ -897,6 +964,7 @@ tick(void)
 	}
 	if (available() > 0)
 		pool->demand = 0;
+	pace_check();
 }
 
 /*
@@ -1006,6 +1074,11 @@ setup(void)
 	watch(handoff[0], EPOLLIN, TAG_CHILDREN, EPOLL_CTL_ADD);
 	watch(sigfd, EPOLLIN, TAG_SIGNAL, EPOLL_CTL_ADD);
 	watch(timerfd, EPOLLIN, TAG_TIMER, EPOLL_CTL_ADD);
+	if ((pacefd = timerfd_create(CLOCK_MONOTONIC,
+	    TFD_NONBLOCK | TFD_CLOEXEC)) == -1)
+		fatal("timerfd_create");
+	watch(pacefd, EPOLLIN, TAG_PACE, EPOLL_CTL_ADD);
+	statfd = pace_open();
 }
 
 static int
@@ -1047,6 +1120,9 @@ master_loop(struct config *c, int fd, int (*load)(struct config *))
 			case TAG_TIMER:
 				tick();
 				ticked = 1;
+				break;
+			case TAG_PACE:
+				pace_step();
 				break;
 			}
 		}

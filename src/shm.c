@@ -24,6 +24,7 @@
 
 #include "log.h"
 #include "names.h"
+#include "pace.h"
 #include "room.h"
 #include "shm.h"
 
@@ -224,6 +225,7 @@ initialise(const struct config *conf)
 	layout(shm, conf);
 	shm->version = SHM_LAYOUT_VERSION;
 	init_mutex(&shm->lock);
+	atomic_store(&shm->pace_budget, PACE_BUDGET_START);
 	for (i = 0; i < shm->max_clients; i++) {
 		shm_slot(i)->next = i + 1 < shm->max_clients ? (int)i + 1 : -1;
 		shm_slot(i)->room = -1;

@@ -250,6 +250,8 @@ print_table(const struct snapshot *s)
 	    (unsigned long long)atomic_load(&h->janitor_frees));
 	printf("%-20s %u\n", "dead_pending",
 	    (unsigned)atomic_load(&h->dead_pending));
+	printf("%-20s %u\n", "pace_budget",
+	    (unsigned)atomic_load(&h->pace_budget));
 }
 
 /* A JSON string: quotes, backslashes and control bytes escaped. */
@@ -283,12 +285,13 @@ print_json(const struct snapshot *s)
 	    "\"ring_size\":%u}", h->max_clients, h->max_rooms, h->ring_size);
 	printf(",\"counters\":{\"connections\":%llu,\"lines\":%llu,"
 	    "\"repairs\":%llu,\"janitor_frees\":%llu,\"dead_pending\":%u,"
-	    "\"users\":%u,\"rooms\":%u}",
+	    "\"pace_budget\":%u,\"users\":%u,\"rooms\":%u}",
 	    (unsigned long long)atomic_load(&h->connections),
 	    (unsigned long long)atomic_load(&h->lines),
 	    (unsigned long long)atomic_load(&h->repairs),
 	    (unsigned long long)atomic_load(&h->janitor_frees),
-	    (unsigned)atomic_load(&h->dead_pending), s->nusers, s->nrooms);
+	    (unsigned)atomic_load(&h->dead_pending),
+	    (unsigned)atomic_load(&h->pace_budget), s->nusers, s->nrooms);
 	printf(",\"rooms\":[");
 	for (i = 0; i < s->nrooms; i++) {
 		printf("%s{\"name\":", i > 0 ? "," : "");

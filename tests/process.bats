@@ -5,7 +5,48 @@
 load lib/chat
 
 teardown() {
+	stop_hogs
 	chat_teardown
+}
+
+# start_hogs: a spinning process on every CPU; stop_hogs: gone again
+HOGS=()
+start_hogs() {
+	local _
+	for _ in $(seq "$(nproc)"); do
+		_spawn /dev/null /dev/null /dev/null sh -c 'while :; do :; done'
+		HOGS+=("$_SPAWNED")
+	done
+}
+stop_hogs() {
+	(( ${#HOGS[@]} == 0 )) && return 0
+	kill "${HOGS[@]}" 2>/dev/null || true
+	wait "${HOGS[@]}" 2>/dev/null || true
+	HOGS=()
+}
+
+# pace_budget: the wake-ups a second chatd -s says paced readers may spend
+pace_budget() {
+	"$CHATD" -s -f "$SERVER_CONF" | awk '$1 == "pace_budget" { print $2 }'
+}
+
+# talk_until_budget OP VALUE: alice talks to bob, a line at a time, which
+# keeps bob's reader pulling on a timer now and then, until chatd -s shows
+# a budget OP VALUE (-lt, -gt); prints that budget
+talk_until_budget() {
+	local op=$1 value=$2 end budget i=0
+	_deadline end $(( 3 * $(_timeout_seconds) ))
+	while _before "$end"; do
+		i=$(( i + 1 ))
+		client_send alice "line $i"
+		client_expect_exact bob "$(client_name alice): line $i" || return
+		budget=$(pace_budget)
+		if [[ -n $budget ]] && (( budget $op value )); then
+			printf '%s\n' "$budget"
+			return 0
+		fi
+	done
+	_fail "pace_budget stayed at ${budget:-nothing}, not $op $value, after $i lines"
 }
 
 # flood_room SENDER: SENDER pushes some 8 MB through its room, far more than
@@ -223,6 +264,20 @@ wait_idle_between() {
 		_fail "carol's child in room quiet went to sleep $(( after - switches )) times while main had 40 lines"
 	client_send carol "still here"
 	client_expect_exact carol "$(client_name carol): still here"
+}
+
+# pace.c: wake-ups that carry a line or two are overhead, and while the
+# CPUs are full the master spends fewer of them; once the CPUs are free it
+# spends more again.
+@test "paced readers get fewer wake-ups while the CPUs are full, more after" {
+	server_start
+	clients_open alice bob
+	start=$(pace_budget)
+	[[ $start == 40000 ]] || _fail "a new server's budget is '$start', not 40000"
+	start_hogs
+	lowered=$(talk_until_budget '<' "$start")
+	stop_hogs
+	talk_until_budget '>' "$lowered" >/dev/null
 }
 
 @test "the pool keeps between MinSpare and MaxSpare idle children" {

@@ -1,0 +1,31 @@
+/* pace.h: the wake-ups a second paced readers may spend (child.c). */
+#ifndef CHATD_PACE_H
+#define CHATD_PACE_H
+
+#include <stdint.h>
+
+/*
+ * The budget lives in the segment (shm_header.pace_budget): every reader
+ * of a busy room divides it by the room's members to get its interval.
+ * The master moves it between these bounds by how busy the CPUs are.
+ */
+#define PACE_BUDGET_START	40000
+#define PACE_BUDGET_MIN		20000	/* a room of 100: 5 ms at most */
+#define PACE_BUDGET_MAX		80000
+
+struct pace_sample {
+	uint64_t	 busy;		/* clock ticks, all CPUs */
+	uint64_t	 total;
+	uint64_t	 pulls;		/* shm->paced_pulls */
+	uint64_t	 lines;		/* shm->paced_lines */
+};
+
+/* /proc/stat, kept open; -1 (said once) if it cannot be read. */
+int	 pace_open(void);
+/* The CPUs' times and the segment's pace counters; -1: unreadable. */
+int	 pace_sample(int fd, struct pace_sample *);
+/* The next budget, from the last one and what passed between samples. */
+uint32_t pace_next_budget(uint32_t budget, const struct pace_sample *was,
+	    const struct pace_sample *now, int *busy_percent);
+
+#endif
