@@ -32,7 +32,8 @@ pace_budget() {
 
 # talk_until_budget OP VALUE: alice talks to bob, a line at a time, which
 # keeps bob's reader pulling on a timer now and then, until chatd -s shows
-# a budget OP VALUE (-lt, -gt); prints that budget
+# a budget OP VALUE (OP: '<' or '>', as in bash arithmetic); prints that
+# budget
 talk_until_budget() {
 	local op=$1 value=$2 end budget i=0
 	_deadline end $(( 3 * $(_timeout_seconds) ))
