@@ -10,8 +10,8 @@
 enum handoff_type {
 	HANDOFF_CONNECTION = 1,	/* master -> child, with the client fd */
 	HANDOFF_RETIRE,		/* master -> child: too many idle, exit */
-	HANDOFF_READY,		/* child -> master: idle, waiting */
-	HANDOFF_BUSY,		/* child -> master: took a connection */
+	HANDOFF_READY,		/* child -> master: started, waiting */
+	HANDOFF_DONE,		/* child -> master: a session ended, waiting */
 	HANDOFF_RETIRING	/* child -> master: took a RETIRE, exiting */
 };
 
@@ -19,8 +19,9 @@ struct handoff_msg {
 	int	type;
 	int	index;		/* the child's place in the master's table */
 	int	pid;
-	int	conn;		/* CONNECTION, BUSY: its MaxClientsPerIP
+	int	conn;		/* CONNECTION, DONE: its MaxClientsPerIP
 				   ticket, -1 if none */
+	unsigned session;	/* DONE: the child's count of them, from 1 */
 };
 
 /* load reads the configuration again at SIGHUP (-1: it said why). */

@@ -5,6 +5,7 @@
  * the segment may map at different addresses in different processes):
  *
  *	struct shm_header
+ *	_Atomic uint64_t	seats[seats]	(see below)
  *	struct client_slot	slots[max_clients]
  *	int32_t			names[name_index_size]	(slot index or -1)
  *	struct room		rooms[max_rooms]
@@ -34,7 +35,7 @@
 #include "config.h"
 
 #define SHM_MAGIC		0x63686174645f7631ULL	/* "chatd_v1" */
-#define SHM_LAYOUT_VERSION	4
+#define SHM_LAYOUT_VERSION	5
 
 #define NAME_MIN_LEN		2
 #define NAME_MAX_LEN		20
@@ -102,7 +103,9 @@ struct shm_header {
 	uint32_t	entry_size;
 	uint32_t	entry_text_max;
 	uint32_t	name_index_size;	/* a power of two */
-	uint64_t	off_slots, off_names, off_rooms, off_rings;
+	uint32_t	seats;		/* SHM_SEATS(max_clients) */
+	uint32_t	pad_sizes;
+	uint64_t	off_seats, off_slots, off_names, off_rooms, off_rings;
 
 	/* the master that created it, so a stale segment can be told */
 	_Atomic int32_t	owner_pid;
@@ -146,6 +149,16 @@ struct shm_header {
 	char		 pad_paced[48];
 };
 
+/*
+ * A pool child's seat: what the master must know if the child dies in a
+ * session, which no message then tells it (master.c).  The child writes
+ * it when it takes a connection; the master clears it.  0: no session.
+ */
+#define SHM_SEATS(max_clients)	((max_clients) + 2 * 1000 + 16)
+#define SEAT(session, ticket)	((uint64_t)(session) << 32 | \
+				    (uint32_t)((ticket) + 1))
+#define SEAT_TICKET(seat)	((int)(uint32_t)(seat) - 1)
+
 _Static_assert(sizeof(struct ring_entry) == 24, "ring entry header");
 _Static_assert(sizeof(struct client_slot) % 8 == 0, "slot alignment");
 
@@ -171,6 +184,7 @@ void	 shm_self_set(void);
 int	 shm_owner_alive(int32_t pid, uint64_t start);
 uint64_t process_start_time(int pid);
 
+_Atomic uint64_t	*shm_seat(int);
 struct client_slot	*shm_slot(int);
 int32_t			*shm_names(void);
 struct room		*shm_room(int);

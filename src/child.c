@@ -1413,6 +1413,7 @@ serve(int fd)
 /* The pool side */
 
 static int	 current_conn = -1;	/* the master's ticket for it */
+static unsigned	 sessions;		/* taken, this one included */
 
 static void
 tell_master(int type)
@@ -1423,7 +1424,8 @@ tell_master(int type)
 	msg.type = type;
 	msg.index = fds->index;
 	msg.pid = shm_self;
-	msg.conn = type == HANDOFF_BUSY ? current_conn : -1;
+	msg.conn = type == HANDOFF_DONE ? current_conn : -1;
+	msg.session = sessions;
 	while (send(fds->handoff, &msg, sizeof(msg), MSG_NOSIGNAL) == -1) {
 		if (errno == EINTR)
 			continue;
@@ -1472,13 +1474,21 @@ take_connection(void)
 		tell_master(HANDOFF_RETIRING);
 		exit(CHILD_EXIT_RETIRED);
 	}
-	if (msg.type != HANDOFF_CONNECTION || fd == -1) {
+	if (msg.type != HANDOFF_CONNECTION) {
 		log_warnx("unexpected message %d from the master", msg.type);
 		if (fd != -1)
 			close(fd);
 		return -1;
 	}
 	current_conn = msg.conn;
+	sessions++;
+	if (fd == -1) {		/* the descriptor did not fit (EMFILE) */
+		log_warnx("a connection came without its descriptor");
+		tell_master(HANDOFF_DONE);	/* the master counted it */
+		return -1;
+	}
+	/* what the master needs to know should we die in this session */
+	atomic_store(shm_seat(fds->index), SEAT(sessions, current_conn));
 	return fd;
 }
 
@@ -1581,7 +1591,6 @@ void
 child_main(const struct config *c, const struct child_fds *f)
 {
 	struct epoll_event	 events[4];
-	unsigned		 served = 0;
 	int			 n, i, fd;
 
 	conf = c;
@@ -1616,16 +1625,16 @@ child_main(const struct config *c, const struct child_fds *f)
 				if ((fd = take_connection()) == -1)
 					break;
 				watch_handoff(0);
-				tell_master(HANDOFF_BUSY);
 				serve(fd);
-				served++;
+				/* the master reads the seat of a child that
+				 * exits here, without a DONE */
 				if (terminate || master_gone || reload ||
 				    (conf->max_connections_per_child > 0 &&
-				    served >= conf->max_connections_per_child))
+				    sessions >= conf->max_connections_per_child))
 					exit(0);
 				set_title("chatd: idle");
 				watch_handoff(1);
-				tell_master(HANDOFF_READY);
+				tell_master(HANDOFF_DONE);
 				break;
 			}
 		}

@@ -11,8 +11,13 @@
  *   socketpair per child; with one per child the master holds thousands
  *   of descriptors and every child forked later inherits an fd table that
  *   large, tens of KiB of kernel memory each.  Children report READY
- *   (idle) and BUSY (took a connection) on the same socketpair, so the
- *   master knows how many are idle without touching shared memory.
+ *   (started) and DONE (a session ended) on the same socketpair.  The
+ *   master counts a session from the hand-off, not from the child's
+ *   word that it took one: that word was a message and a wake-up of the
+ *   master for every connection (measured: churn 8% faster without).
+ *   What the master cannot then tell, which child serves which session,
+ *   it needs only when a child dies, and the child's seat in the segment
+ *   says it (see child_died).
  * - The master keeps between MinSpare and MaxSpare idle children, never
  *   more than MaxClients busy ones; one connection more is told "Server
  *   is full, try again later" and closed here.
@@ -75,7 +80,9 @@
 
 enum tag { TAG_LISTEN, TAG_CHILDREN, TAG_SIGNAL, TAG_TIMER, TAG_PACE };
 enum child_state {
-	CHILD_NONE, CHILD_STARTING, CHILD_IDLE, CHILD_BUSY, CHILD_RETIRING
+	CHILD_NONE, CHILD_STARTING,
+	CHILD_READY,		/* in the pool: idle, or serving a session */
+	CHILD_RETIRING
 };
 
 #define STOP_GRACE	5	/* seconds children get to say goodbye */
@@ -86,15 +93,14 @@ enum child_state {
 struct child {
 	pid_t	 pid;
 	int	 state;
-	int	 conn;		/* BUSY: its connection's ticket, or -1 */
 };
 
 /*
  * MaxClientsPerIP.  The master counts the connections it handed to the
  * pool by source address.  Each one gets a ticket (an index into
  * tickets[]) that travels with the descriptor; the child that takes it
- * names it in its BUSY report, and the ticket is returned when that
- * child is READY again or dies.  Counts live in a small open-addressing
+ * writes it in its seat, and the ticket is returned when that child says
+ * DONE or dies.  Counts live in a small open-addressing
  * table keyed by the address (IPv4 as IPv4-mapped IPv6), so a check is
  * O(1) however many connections one address has.
  */
@@ -125,8 +131,9 @@ static struct ticket	*tickets;
  */
 static struct pool {
 	int	 nfree;
-	int	 starting, idle, busy;
-	int	 inflight;	/* connections sent, not yet taken */
+	int	 starting;
+	int	 ready;		/* READY children, idle or serving */
+	int	 busy;		/* sessions: handed off, not yet DONE */
 	int	 retiring;	/* RETIREs sent, not yet taken */
 	int	 accepting, stopping, stop_ticks;
 	int	 startup_failures, demand;
@@ -138,16 +145,18 @@ static struct pool {
 	struct pace_sample pace; /* at its last look */
 }			*pool;
 
+/* Children free for a connection: each session and each RETIRE in
+ * the pool's socket, taken or not, has one of the READY ones. */
 static int
 available(void)
 {
-	return pool->idle - pool->inflight - pool->retiring;
+	return pool->ready - pool->busy - pool->retiring;
 }
 
 static int
 full(void)
 {
-	return pool->busy + pool->inflight >= (int)conf->max_clients;
+	return pool->busy >= (int)conf->max_clients;
 }
 
 /*
@@ -226,6 +235,7 @@ fork_child(void)
 	if (pool->nfree == 0)
 		return -1;
 	index = free_index[--pool->nfree];
+	atomic_store(shm_seat(index), 0);	/* a dead master's, adopted */
 #ifdef CHATD_TORTURE
 	if (torture_flag("fork-fails", 0)) {	/* as at kernel.pid_max */
 		pid = -1;
@@ -237,7 +247,7 @@ fork_child(void)
 		if (pool->fork_failures++ == 0)
 			log_warnx("cannot fork a child: %s (%d busy, %d "
 			    "idle); trying again every second",
-			    strerror(errno), pool->busy, pool->idle);
+			    strerror(errno), pool->busy, available());
 		free_index[pool->nfree++] = index;
 		pool->fork_after = time(NULL) + 1;
 		return -1;
@@ -269,7 +279,6 @@ fork_child(void)
 	}
 	children[index].pid = pid;
 	children[index].state = CHILD_STARTING;
-	children[index].conn = -1;
 	pool->starting++;
 	return 0;
 }
@@ -298,7 +307,7 @@ maintain_pool(int tick)
 		while (want-- > 0 && fork_child() == 0)
 			;
 	if (tick && available() > (int)conf->max_spare) {
-		struct handoff_msg msg = { HANDOFF_RETIRE, -1, 0, -1 };
+		struct handoff_msg msg = { HANDOFF_RETIRE, -1, 0, -1, 0 };
 		/* a quarter of the excess a second: a burst's leftovers are
 		 * gone in seconds, a dip in traffic does not empty the pool */
 		int retire = (available() - (int)conf->max_spare + 3) / 4;
@@ -445,7 +454,7 @@ format_peer(const unsigned char *addr, char *buf, size_t size)
 static int
 hand_off(int fd, int ticket)
 {
-	struct handoff_msg	 msg = { HANDOFF_CONNECTION, -1, 0, ticket };
+	struct handoff_msg	 msg = { HANDOFF_CONNECTION, -1, 0, ticket, 0 };
 	struct msghdr		 mh;
 	struct iovec		 iov;
 	struct cmsghdr		*cm;
@@ -473,7 +482,7 @@ hand_off(int fd, int ticket)
 		log_warn("cannot hand a connection to the pool");
 		return -1;
 	}
-	pool->inflight++;
+	pool->busy++;
 	return 0;
 }
 
@@ -565,10 +574,19 @@ accept_connections(void)
 }
 
 static void
+session_done(int ticket)
+{
+	if (pool->busy > 0)
+		pool->busy--;
+	ticket_return(ticket);
+}
+
+static void
 child_message(void)
 {
 	struct handoff_msg	 msg;
 	struct child		*c;
+	uint64_t		 expect;
 	ssize_t			 n;
 
 	while ((n = recv(handoff[0], &msg, sizeof(msg), MSG_DONTWAIT)) ==
@@ -577,29 +595,22 @@ child_message(void)
 		    children[msg.index].pid != msg.pid)
 			continue;
 		c = &children[msg.index];
-		if (msg.type == HANDOFF_READY) {
-			if (c->state == CHILD_STARTING) {
-				pool->starting--;
-				pool->startup_failures = 0;
-			} else if (c->state == CHILD_BUSY) {
-				pool->busy--;
-				ticket_return(c->conn);
-				c->conn = -1;
-			} else
-				continue;
-			c->state = CHILD_IDLE;
-			pool->idle++;
-		} else if (msg.type == HANDOFF_BUSY && c->state == CHILD_IDLE) {
-			c->state = CHILD_BUSY;
-			c->conn = msg.conn;
-			pool->idle--;
-			pool->busy++;
-			if (pool->inflight > 0)
-				pool->inflight--;
+		if (msg.type == HANDOFF_READY && c->state == CHILD_STARTING) {
+			pool->starting--;
+			pool->startup_failures = 0;
+			c->state = CHILD_READY;
+			pool->ready++;
+		} else if (msg.type == HANDOFF_DONE &&
+		    c->state == CHILD_READY) {
+			session_done(msg.conn);
+			/* unless the child has taken its next one meanwhile */
+			expect = SEAT(msg.session, msg.conn);
+			atomic_compare_exchange_strong(shm_seat(msg.index),
+			    &expect, 0);
 		} else if (msg.type == HANDOFF_RETIRING &&
-		    c->state == CHILD_IDLE) {
+		    c->state == CHILD_READY) {
 			c->state = CHILD_RETIRING;
-			pool->idle--;
+			pool->ready--;
 			if (pool->retiring > 0)
 				pool->retiring--;
 		}
@@ -648,6 +659,7 @@ wake_readers(void)
 static void
 child_died(struct child *c, int status)
 {
+	uint64_t seat;
 	int	 backoff, retired;
 
 	retired = WIFEXITED(status) &&
@@ -674,27 +686,27 @@ child_died(struct child *c, int status)
 		log_warnx("child %d died before it was ready; "
 		    "forking again in %d s", (int)c->pid, backoff);
 		break;
-	case CHILD_IDLE:
-		pool->idle--;
+	case CHILD_READY:
+		pool->ready--;
 		/* reaped before its RETIRING was read: that RETIRE is taken */
 		if (retired && pool->retiring > 0)
 			pool->retiring--;
-		/* killed, it may have taken a message with it */
-		if (pool->retiring > pool->idle)
-			pool->retiring = pool->idle;
-		if (pool->inflight > pool->idle - pool->retiring)
-			pool->inflight = pool->idle - pool->retiring;
-		break;
-	case CHILD_BUSY:
-		pool->busy--;
-		ticket_return(c->conn);
+		/* died in a session: no DONE came, its seat says which */
+		seat = atomic_exchange(shm_seat((int)(c - children)), 0);
+		if (seat != 0)
+			session_done(SEAT_TICKET(seat));
+		/* killed between taking a message and its seat, it took the
+		 * message with it: the pool cannot hold more than it has */
+		if (pool->retiring > pool->ready)
+			pool->retiring = pool->ready;
+		if (pool->busy > pool->ready - pool->retiring)
+			pool->busy = pool->ready - pool->retiring;
 		break;
 	}
 	mark_dead(c->pid);
 	if (c->state != CHILD_STARTING && !retired)
 		wake_readers();
 	c->state = CHILD_NONE;
-	c->conn = -1;
 	c->pid = 0;
 	free_index[pool->nfree++] = (int)(c - children);
 }
@@ -706,6 +718,10 @@ reap(void)
 	int	 status, i;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		/* what it said before it died is read before its death: a
+		 * DONE left unread would be counted again from its seat,
+		 * or a next session's seat taken for the one it ended */
+		child_message();
 		for (i = 0; i < table_size; i++)
 			if (children[i].pid == pid) {
 				child_died(&children[i], status);
@@ -851,9 +867,10 @@ report(void)
 	    "slots awaiting the janitor, %u rooms in use (of %u)", sessions,
 	    conf->max_clients, shm->max_clients, dead, rooms, shm->max_rooms);
 	log_notice("SIGUSR1: children: %d idle, %d busy, %d starting, "
-	    "%d connections handed over not yet taken (MinSpare %u, "
-	    "MaxSpare %u)", pool->idle, pool->busy, pool->starting,
-	    pool->inflight, conf->min_spare, conf->max_spare);
+	    "%d retiring (MinSpare %u, MaxSpare %u); busy: sessions, and "
+	    "connections handed over that no child has taken yet", available(),
+	    pool->busy, pool->starting, pool->retiring, conf->min_spare,
+	    conf->max_spare);
 	log_notice("SIGUSR1: since start: %llu connections, %llu lines, "
 	    "%llu repairs, %llu janitor frees",
 	    (unsigned long long)atomic_load(&shm->connections),
@@ -1038,7 +1055,7 @@ setup(void)
 	 * the largest pools */
 	pool = master_table(1, sizeof(*pool), "pool state");
 	pool->free_ticket = -1;
-	table_size = (int)shm->max_clients + 2 * 1000 + 16;
+	table_size = (int)shm->seats;
 	children = master_table((size_t)table_size, sizeof(*children),
 	    "child table");
 	free_index = master_table((size_t)table_size, sizeof(int),
@@ -1094,7 +1111,7 @@ master_loop(struct config *c, int fd, int (*load)(struct config *))
 	maintain_pool(0);
 	while (!pool->stopping || children_alive() > 0) {
 		/* the pool is up: tell systemd, if it asked (Type=notify) */
-		if (!ready && pool->idle >= (int)conf->min_spare) {
+		if (!ready && available() >= (int)conf->min_spare) {
 			notify_systemd("READY=1");
 			ready = 1;
 		}

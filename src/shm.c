@@ -50,6 +50,12 @@ power_of_two_above(uint32_t n)
 	return p;
 }
 
+_Atomic uint64_t *
+shm_seat(int i)
+{
+	return (_Atomic uint64_t *)(void *)((char *)shm + shm->off_seats) + i;
+}
+
 struct client_slot *
 shm_slot(int i)
 {
@@ -202,8 +208,11 @@ layout(struct shm_header *h, const struct config *conf)
 	h->entry_size = (uint32_t)((sizeof(struct ring_entry) +
 	    h->entry_text_max + 7) & ~7u);
 	h->name_index_size = power_of_two_above(2 * conf->max_clients);
+	h->seats = SHM_SEATS(conf->max_clients);
 
 	off = align64(sizeof(struct shm_header));
+	h->off_seats = off;
+	off = align64(off + sizeof(uint64_t) * h->seats);
 	h->off_slots = off;
 	off = align64(off + sizeof(struct client_slot) * h->max_clients);
 	h->off_names = off;

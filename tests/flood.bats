@@ -175,6 +175,31 @@ open_when_allowed() {
 	client_expect_exact b "$(client_name e): hello"
 }
 
+@test "a killed child gives its connection's place under MaxClientsPerIP back, once" {
+	server_start "MaxClientsPerIP 2"
+	client_open a
+	before=$(busy_children)
+	client_open b
+	child=$(new_busy_child "$before")
+	kill -s KILL "$child"
+	client_expect_exact a "$(client_name b) left"
+	open_when_allowed c
+	client_connect d
+	client_expect_next_exact d "Too many connections from your address"
+}
+
+@test "MaxClientsPerIP holds after many sessions in children that exit after one" {
+	server_start "MaxClientsPerIP 2" "MaxConnectionsPerChild 1"
+	for i in 1 2 3 4 5 6; do
+		open_when_allowed "s$i"
+		client_close "s$i"
+	done
+	open_when_allowed a
+	open_when_allowed b
+	client_connect c
+	client_expect_next_exact c "Too many connections from your address"
+}
+
 @test "TrustLoopback 1 (the default) spares loopback clients both limits; 0 does not" {
 	server_start "MaxClientsPerIP 2" "MaxLinesPerSecond 1" "LineBurst 1" \
 		"TrustLoopback 1"

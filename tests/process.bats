@@ -123,6 +123,48 @@ flood_room() {
 	client_expect_exact b "$(client_name e): made it"
 }
 
+# The master counts a session from the hand-off to the child's word that
+# it ended, or to the child's death, which the child's seat in the
+# segment tells it about (master.c).
+
+@test "a full server serves a new client once a busy child is killed, and is full again after" {
+	server_start "MaxClients 3"
+	clients_open a b
+	before=$(busy_children)
+	client_open c
+	child=$(new_busy_child "$before")
+	client_connect d
+	client_expect_next_exact d "Server is full, try again later"
+	kill -s KILL "$child"
+	client_expect_exact a "$(client_name c) left"
+	client_open_when_served e
+	client_connect f
+	client_expect_next_exact f "Server is full, try again later"
+}
+
+# sessions_then_full: six sessions one after another, then MaxClients 2
+# is still two: none counted twice, none forgotten
+sessions_then_full() {
+	for i in 1 2 3 4 5 6; do
+		client_open_when_served "s$i"
+		client_close "s$i"
+	done
+	client_open_when_served a
+	client_open_when_served b
+	client_connect c
+	client_expect_next_exact c "Server is full, try again later"
+}
+
+@test "MaxClients holds after many sessions, in children that stay" {
+	server_start "MaxClients 2"
+	sessions_then_full
+}
+
+@test "MaxClients holds after many sessions, in children that exit after one (MaxConnectionsPerChild 1)" {
+	server_start "MaxClients 2" "MaxConnectionsPerChild 1"
+	sessions_then_full
+}
+
 # flooded_room: alice floods a RingSize 16 room that bob reads and a
 # raw socket, the sleeper, never does
 flooded_room() {
