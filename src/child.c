@@ -182,28 +182,35 @@ child_buffers_init(const struct config *c)
  * hands the pipe's own pages to the socket instead, and they are freed
  * once the client's kernel has them.  So a small write, a chat's usual,
  * goes through the pipe.  That is two more system calls a write (the
- * check in out_pipe_use and the pipe), which a busy connection feels (fan-out at C=10 lost a third of its rate,
- * measured), so a big write, or the SPLICE_RATE'th in a second, is a
- * plain one, and the process stays with plain writes for good: it holds
- * the fragment from then on anyway.  So does a paced member of a big
- * room, which writes as often as the budget lets it: in a room of 1000
- * at 200 lines/s the pipe's two calls a write cost 12% of chatd's CPU
- * (measured), which the budget is better spent on.  Such a process
- * exits after its session, and its fragment goes with it, so the idle
- * connections that come after a busy room do not pay for it.  (Not one
- * that went over by the rate: that is also a child serving many short
- * sessions a second, and a fork for each of them cost churn a fifth of
- * its rate, measured.)  Piped bytes go out before any later write.
+ * check in out_pipe_use and the pipe), which a busy connection feels
+ * (fan-out at C=10 lost a third of its rate, measured), so a big write,
+ * or the SPLICE_RATE'th in a second, is a plain one, and the process
+ * stays with plain writes for good: it holds the fragment from then on
+ * anyway.
+ *
+ * A paced member of a big room goes over sooner, at SPLICE_RATE_PACED:
+ * in a room of 1000 at 200 lines/s it writes 30-50 times a second, and
+ * the pipe's two calls a write cost 12% of chatd's CPU (measured), which
+ * the budget is better spent on.  Not at once: 10,000 idle members of
+ * main, paced by the joins of the others, write a few times a second,
+ * and their fragments cost 13 KiB a connection (MemAvailable, measured).
+ * Such a process exits after its session, and its fragment goes with
+ * it, so the idle connections after a busy room do not pay for it.
+ * (Not one that went over by SPLICE_RATE: that is also a child serving
+ * many short sessions a second, and a fork for each of them cost churn
+ * a fifth of its rate, measured.)  Piped bytes go out before any later
+ * write.
  */
 #define SPLICE_MAX	4096	/* one pipe page: written whole, never split */
 #define SPLICE_RATE	100	/* writes a second that end the piping */
+#define SPLICE_RATE_PACED 20	/* for a paced member of a big room */
 
 static int	 out_pipe[2] = { -1, -1 };	/* -1: plain writes */
 static size_t	 out_piped;	/* in the pipe, not yet in the socket */
 static int	 piped_writes;	/* since piped_since */
 static int64_t	 piped_since;
 static int	 piped_unacked;	/* pages piped since SIOCOUTQ read 0 */
-static int	 out_plain;	/* paced in a big room: plain writes */
+static int	 out_plain;	/* paced in a big room: SPLICE_RATE_PACED */
 static int	 plain_paced;	/* and so this process holds the fragment */
 
 static int64_t	 now_ns(void);
@@ -238,12 +245,13 @@ out_pipe_use(size_t len)
 
 	if (out_pipe[1] == -1)
 		return 0;
-	if (!out_plain && len <= SPLICE_MAX &&
+	if (len <= SPLICE_MAX &&
 	    ioctl(sess.fd, SIOCOUTQ, &queued) == 0 &&
 	    (queued == 0 ? (piped_unacked = 0) : piped_unacked) <
 	    SPLICE_UNACKED) {
 		piped_unacked++;
-		if (++piped_writes < SPLICE_RATE)
+		if (++piped_writes < (out_plain ? SPLICE_RATE_PACED :
+		    SPLICE_RATE))
 			return 1;
 		now = now_ns();
 		if (now - piped_since >= 1000000000L) {
