@@ -178,11 +178,8 @@ open_when_allowed() {
 @test "a killed child gives its connection's place under MaxClientsPerIP back, once" {
 	server_start "MaxClientsPerIP 2"
 	client_open a
-	before=$(busy_children)
-	client_open b
-	child=$(new_busy_child "$before")
-	kill -s KILL "$child"
-	client_expect_exact a "$(client_name b) left"
+	client_open_child b
+	client_kill_child b a
 	open_when_allowed c
 	client_connect d
 	client_expect_next_exact d "Too many connections from your address"

@@ -73,11 +73,8 @@ flood_room() {
 @test "a busy child killed with SIGKILL frees its name and its room is told the user left" {
 	server_start
 	client_open bob
-	before=$(busy_children)
-	client_open alice
-	child=$(new_busy_child "$before")
-	kill -s KILL "$child"
-	client_expect_exact bob "$(client_name alice) left"
+	client_open_child alice
+	client_kill_child alice bob
 	client_send bob "/name $(client_name alice)"
 	client_expect_next_exact bob "$(client_name bob) is now $(client_name alice)"
 }
@@ -130,13 +127,10 @@ flood_room() {
 @test "a full server serves a new client once a busy child is killed, and is full again after" {
 	server_start "MaxClients 3"
 	clients_open a b
-	before=$(busy_children)
-	client_open c
-	child=$(new_busy_child "$before")
+	client_open_child c
 	client_connect d
 	client_expect_next_exact d "Server is full, try again later"
-	kill -s KILL "$child"
-	client_expect_exact a "$(client_name c) left"
+	client_kill_child c a
 	client_open_when_served e
 	client_connect f
 	client_expect_next_exact f "Server is full, try again later"

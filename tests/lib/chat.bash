@@ -317,6 +317,22 @@ __new_busy_child() {
 	done
 }
 
+# client_open_child ALIAS: client_open, and set CHILD to the busy child
+# that serves it.
+__client_open_child() {
+	local before
+	before=$(busy_children)
+	client_open "$1" || return
+	CHILD=$(new_busy_child "$before")
+}
+
+# client_kill_child ALIAS WATCHER: SIGKILL the child in CHILD, which
+# serves ALIAS, and wait for WATCHER, in its room, to be told ALIAS left.
+__client_kill_child() {
+	kill -s KILL "$CHILD" || return
+	client_expect_exact "$2" "$(client_name "$1") left"
+}
+
 # server_signal SIGNAL: send SIGNAL to the master.  (server_stop then
 # only waits for it to exit.)
 __server_signal() {
@@ -944,6 +960,8 @@ server_children() { _untraced __server_children "$@"; }
 busy_children() { _untraced __busy_children "$@"; }
 wait_busy_children() { _untraced __wait_busy_children "$@"; }
 new_busy_child() { _untraced __new_busy_child "$@"; }
+client_open_child() { _untraced __client_open_child "$@"; }
+client_kill_child() { _untraced __client_kill_child "$@"; }
 server_signal() { _untraced __server_signal "$@"; }
 server_expect_exit() { _untraced __server_expect_exit "$@"; }
 server_expect_segment_removed() { _untraced __server_expect_segment_removed "$@"; }
