@@ -210,7 +210,7 @@ static size_t	 out_piped;	/* in the pipe, not yet in the socket */
 static int	 piped_writes;	/* since piped_since */
 static int64_t	 piped_since;
 static int	 piped_unacked;	/* pages piped since SIOCOUTQ read 0 */
-static int	 out_plain;	/* paced in a big room: SPLICE_RATE_PACED */
+static int	 big_room_paced;	/* paced in a big room: SPLICE_RATE_PACED */
 static int	 plain_paced;	/* and so this process holds the fragment */
 
 static int64_t	 now_ns(void);
@@ -245,12 +245,11 @@ out_pipe_use(size_t len)
 
 	if (out_pipe[1] == -1)
 		return 0;
-	if (len <= SPLICE_MAX &&
-	    ioctl(sess.fd, SIOCOUTQ, &queued) == 0 &&
+	if (len <= SPLICE_MAX && ioctl(sess.fd, SIOCOUTQ, &queued) == 0 &&
 	    (queued == 0 ? (piped_unacked = 0) : piped_unacked) <
 	    SPLICE_UNACKED) {
 		piped_unacked++;
-		if (++piped_writes < (out_plain ? SPLICE_RATE_PACED :
+		if (++piped_writes < (big_room_paced ? SPLICE_RATE_PACED :
 		    SPLICE_RATE))
 			return 1;
 		now = now_ns();
@@ -263,7 +262,7 @@ out_pipe_use(size_t len)
 	close(out_pipe[0]);
 	close(out_pipe[1]);
 	out_pipe[0] = out_pipe[1] = -1;
-	plain_paced = out_plain;
+	plain_paced = big_room_paced;
 	return 0;
 }
 
@@ -1264,7 +1263,7 @@ paced_pull(struct pacer *p, int64_t now)
 		return 1;
 	p->paced = 1;
 	if (members > PACE_SMALL)
-		out_plain = 1;		/* see out_pipe_use */
+		big_room_paced = 1;		/* see out_pipe_use */
 	p->interval = pace_interval(p, members);
 	/* stopped by the chunk size, not by the head: go on once written */
 	p->next = sess.cursor == room_head(sess.room) ?
@@ -1414,7 +1413,7 @@ serve(int fd)
 	const char	*why;
 
 	set_title("chatd: busy");
-	out_plain = 0;
+	big_room_paced = 0;
 	if (session_start(fd) == -1) {
 		linger_and_close(fd);
 		return;

@@ -719,8 +719,8 @@ reap(void)
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		/* what it said before it died is read before its death: a
-		 * DONE left unread would be counted again from its seat,
-		 * or a next session's seat taken for the one it ended */
+		 * DONE left unread is dropped once its child is gone, and
+		 * the session it ended lost if the seat names the next */
 		child_message();
 		for (i = 0; i < table_size; i++)
 			if (children[i].pid == pid) {
