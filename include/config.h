@@ -4,6 +4,7 @@
 
 #define CONFIG_DEFAULT_PATH	SYSCONFDIR "/chatd.conf"
 #define CONFIG_MOTD_MAX		4096	/* bytes of Motd text, line ends included */
+#define CONFIG_SPARE_MAX	1000	/* the most MinSpare and MaxSpare can be */
 
 struct config {
 	char		listen_address[256];

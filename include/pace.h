@@ -22,6 +22,8 @@ struct pace_sample {
 
 /* /proc/stat, kept open; -1 (said once) if it cannot be read. */
 int	 pace_open(void);
+/* After pace_sample failed: say so, close it; returns -1, the new fd. */
+int	 pace_close(int fd);
 /* The CPUs' times and the segment's pace counters; -1: unreadable. */
 int	 pace_sample(int fd, struct pace_sample *);
 /* The next budget, from the last one and what passed between samples. */

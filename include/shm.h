@@ -153,8 +153,10 @@ struct shm_header {
  * A pool child's seat: what the master must know if the child dies in a
  * session, which no message then tells it (master.c).  The child writes
  * it when it takes a connection; the master clears it.  0: no session.
+ * A seat per child the master can have: every slot busy, twice the
+ * largest spare pool a SIGHUP can ask for, and slack.
  */
-#define SHM_SEATS(max_clients)	((max_clients) + 2 * 1000 + 16)
+#define SHM_SEATS(max_clients)	((max_clients) + 2 * CONFIG_SPARE_MAX + 16)
 #define SEAT(session, ticket)	((uint64_t)(session) << 32 | \
 				    (uint32_t)((ticket) + 1))
 #define SEAT_TICKET(seat)	((int)(uint32_t)(seat) - 1)

@@ -36,8 +36,8 @@ static const struct setting settings[] = {
 	NUM("Port", port, 0, 65535),
 	/* below the 76,167 generated names (names.c), with room to spare */
 	NUM("MaxClients", max_clients, 1, 50000),
-	NUM("MinSpare", min_spare, 1, 1000),
-	NUM("MaxSpare", max_spare, 1, 1000),
+	NUM("MinSpare", min_spare, 1, CONFIG_SPARE_MAX),
+	NUM("MaxSpare", max_spare, 1, CONFIG_SPARE_MAX),
 	NUM("MaxConnectionsPerChild", max_connections_per_child, 0, 10000000),
 	NUM("MaxRooms", max_rooms, 1, 65536),
 	NUM("RingSize", ring_size, 16, 65536),

@@ -931,11 +931,7 @@ pace_check(void)
 	    atomic_load(&shm->paced_pulls) == pool->pace.pulls)
 		return;
 	if (pace_sample(statfd, &pool->pace) == -1) {
-		log_warnx("cannot read /proc/stat; paced readers keep a "
-		    "budget of %u wake-ups a second",
-		    (unsigned)atomic_load(&shm->pace_budget));
-		close(statfd);
-		statfd = -1;
+		statfd = pace_close(statfd);
 		return;
 	}
 	pace_timer(1);

@@ -28,6 +28,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,15 +43,34 @@
 #define LINES_FEW	16	/* a timed pull: no more is overhead */
 #define LINES_MANY	32	/* at least this many is work */
 
+static void
+unpaced(const char *failed)
+{
+	log_warnx("%s; paced readers keep a budget of %u wake-ups a second",
+	    failed, (unsigned)atomic_load(&shm->pace_budget));
+}
+
 int
 pace_open(void)
 {
+	char	 failed[128];
 	int	 fd;
 
-	if ((fd = open("/proc/stat", O_RDONLY | O_CLOEXEC)) == -1)
-		log_warn("cannot open /proc/stat; paced readers keep a "
-		    "budget of %u wake-ups a second", PACE_BUDGET_START);
+	if ((fd = open("/proc/stat", O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(failed, sizeof(failed), "cannot open /proc/stat: %s",
+		    strerror(errno));
+		unpaced(failed);
+	}
 	return fd;
+}
+
+int
+pace_close(int fd)
+{
+	unpaced("cannot read /proc/stat");
+	if (close(fd) == -1)
+		log_warn("close /proc/stat");
+	return -1;
 }
 
 /* The first line: "cpu  user nice system idle iowait irq softirq steal" */

@@ -38,22 +38,6 @@ server_log_count() {
 	done
 }
 
-# open_when_allowed ALIAS: connect until the server stops saying "Too many
-# connections from your address" (it learns of a closed one a moment later).
-open_when_allowed() {
-	local end
-	_deadline end
-	while :; do
-		client_connect "$1" || return
-		client_expect_next "$1" "*" || return
-		[[ $CLIENT_LINE != "Too many connections from your address" ]] && break
-		client_close "$1"
-		_before "$end" || _fail "still too many connections after $(_timeout_seconds) s" || return
-		_nap 0.05
-	done
-	_client_greeted "$1"
-}
-
 @test "2,000 connections at once beyond MaxClients are told the server is full, and nothing breaks" {
 	ulimit -n 4096 || skip "cannot raise the open files limit to 4096"
 	server_start "MaxClients 50" "MinSpare 2" "MaxSpare 4"
@@ -170,7 +154,7 @@ open_when_allowed() {
 		_fail "from 127.0.0.2, expected 3 served and 2 refused, got:" "$output"
 	# a connection that ends gives its place back
 	client_close a
-	open_when_allowed e
+	client_open_when_served e "Too many connections from your address"
 	client_send e "hello"
 	client_expect_exact b "$(client_name e): hello"
 }
@@ -180,21 +164,14 @@ open_when_allowed() {
 	client_open a
 	client_open_child b
 	client_kill_child b a
-	open_when_allowed c
+	client_open_when_served c "Too many connections from your address"
 	client_connect d
 	client_expect_next_exact d "Too many connections from your address"
 }
 
 @test "MaxClientsPerIP holds after many sessions in children that exit after one" {
 	server_start "MaxClientsPerIP 2" "MaxConnectionsPerChild 1"
-	for i in 1 2 3 4 5 6; do
-		open_when_allowed "s$i"
-		client_close "s$i"
-	done
-	open_when_allowed a
-	open_when_allowed b
-	client_connect c
-	client_expect_next_exact c "Too many connections from your address"
+	sessions_then_refused "Too many connections from your address"
 }
 
 @test "TrustLoopback 1 (the default) spares loopback clients both limits; 0 does not" {

@@ -494,25 +494,40 @@ __client_open() {
 	_client_greeted "$1"
 }
 
-# client_open_when_served ALIAS: like client_open, but a connection that is
-# told "Server is full, try again later" is closed and tried again, until
-# the deadline.  For when a slot has just been freed: the protocol does not
-# say how soon the server notices.
+# client_open_when_served ALIAS [REFUSAL]: like client_open, but a
+# connection whose first line is REFUSAL (default "Server is full, try again
+# later") is closed and tried again, until the deadline.  For when a slot has
+# just been freed: the protocol does not say how soon the server notices.
 __client_open_when_served() {
-	local alias=$1 end
+	local alias=$1 refusal=${2:-"Server is full, try again later"} end
 	_deadline end
 	while :; do
 		client_connect "$alias" || return
 		client_expect_next "$alias" "*" || return
-		[[ $CLIENT_LINE != "Server is full, try again later" ]] && break
+		[[ $CLIENT_LINE != "$refusal" ]] && break
 		client_close "$alias"
 		if ! _before "$end"; then
-			_fail "the server was still full after $(_timeout_seconds) s"
+			_fail "still refused (\"$refusal\") after $(_timeout_seconds) s"
 			return 1
 		fi
 		_nap 0.05
 	done
 	_client_greeted "$alias"
+}
+
+# sessions_then_refused REFUSAL: six sessions one after another, then two
+# held at once, then a third that must get REFUSAL as its only line: a limit
+# of two still holds after the slots or tickets were freed and taken again.
+__sessions_then_refused() {
+	local refusal=$1 i
+	for i in 1 2 3 4 5 6; do
+		client_open_when_served "s$i" "$refusal" || return
+		client_close "s$i"
+	done
+	client_open_when_served a "$refusal" || return
+	client_open_when_served b "$refusal" || return
+	client_connect c || return
+	client_expect_next_exact c "$refusal"
 }
 
 # clients_open ALIAS...: connect them all at once, then wait for each to be
@@ -972,6 +987,7 @@ chat_teardown() { _untraced __chat_teardown "$@"; }
 client_connect() { _untraced __client_connect "$@"; }
 client_open() { _untraced __client_open "$@"; }
 client_open_when_served() { _untraced __client_open_when_served "$@"; }
+sessions_then_refused() { _untraced __sessions_then_refused "$@"; }
 clients_open() { _untraced __clients_open "$@"; }
 client_send() { _untraced __client_send "$@"; }
 client_send_raw() { _untraced __client_send_raw "$@"; }
