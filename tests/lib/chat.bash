@@ -729,11 +729,25 @@ _client_expect_failed() {
 		if [[ -n ${CLIENT_PARTIAL[$alias]} ]]; then
 			printf '  and an unterminated line: %s\n' "$(_show "${CLIENT_PARTIAL[$alias]}")"
 		fi
-		if [[ -s $SERVER_LOG ]]; then
-			printf '  server stderr (last lines):\n'
-			tail -n 8 "$SERVER_LOG" | sed 's/^/  # /'
-		fi
+		_server_diagnosis
 	} >&2
+}
+
+# _server_diagnosis: for a failure's message, the server's last log lines
+# and what each of its processes is doing (its title, state, kernel wait).
+_server_diagnosis() {
+	local pid title stat wchan
+	if [[ -s $SERVER_LOG ]]; then
+		printf '  server stderr (last lines):\n'
+		tail -n 8 "$SERVER_LOG" | sed 's/^/  # /'
+	fi
+	for pid in $(server_processes); do
+		read -r title 2>/dev/null </proc/"$pid"/comm || continue
+		read -r stat 2>/dev/null </proc/"$pid"/stat || continue
+		stat=${stat##*) }
+		wchan=$(cat /proc/"$pid"/wchan 2>/dev/null) || wchan=?
+		printf '  server process %s: %s [%s, in %s]\n' "$pid" "$title" "${stat:0:1}" "${wchan:-?}"
+	done
 }
 
 __client_expect() {
@@ -770,7 +784,8 @@ __client_expect_closed() {
 	until _client_closed "$alias"; do
 		if ! _before "$end"; then
 			_fail "the server did not close the connection of $(_client_who "$alias") within $(_timeout_seconds) s;" \
-				"it received:" "$(tail -n 10 "${CLIENT_OUT[$alias]}" | sed 's/^/  | /')"
+				"it received:" "$(tail -n 10 "${CLIENT_OUT[$alias]}" | sed 's/^/  | /')" \
+				"$(_server_diagnosis)"
 			return 1
 		fi
 		_nap
