@@ -462,11 +462,27 @@ session_reply(struct session *s, const char *fmt, ...)
  */
 static int	 rings[8], nrings;
 
+/*
+ * Whether a post to room can have anyone to wake.  Every post comes from
+ * a member, or (the janitor's "left") for one still counted, so a room of
+ * one has nobody else: a user alone in a room, the common case when
+ * sessions are short, saves a doorbell write and a spurious wake-up of
+ * its own.  Read after the post's head (both seq_cst): a member joining
+ * meanwhile either is counted here or starts reading after the post.
+ */
+static int
+others_listen(int room)
+{
+	return atomic_load(&shm_room(room)->members) > 1;
+}
+
 static void
 ring_later(int room)
 {
 	int	 i;
 
+	if (!others_listen(room))
+		return;
 	for (i = 0; i < nrings; i++)
 		if (rings[i] == room)
 			return;
@@ -738,7 +754,8 @@ session_say(struct session *s, const char *text, size_t len)
 	iov[2].iov_base = (void *)text;
 	iov[2].iov_len = len;
 	room_post(s->room, s->id, 0, iov, 3);
-	room_ring(s->room);
+	if (others_listen(s->room))
+		room_ring(s->room);
 	atomic_fetch_add_explicit(&shm->lines, 1, memory_order_relaxed);
 }
 
