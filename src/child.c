@@ -634,7 +634,7 @@ state_unlock(void)
  * readable at once: that costs the next epoll wait an immediate return
  * and a look at the head, not a sleep.  The watch outlives a session
  * (the session epoll is not waited on between sessions), so the next
- * session in the same room costs no system call.
+ * session that sleeps in the same room costs no system call.
  */
 static int	 bell_watched = -1;	/* the doorbell fd in session_ep */
 static int	 bell_room = -1;	/* whose it is */
@@ -670,10 +670,19 @@ watch_doorbell(int room)
 	bell_watch(EPOLL_CTL_ADD, bell_watched, 1);
 }
 
+/*
+ * The room's doorbell matters only once we sleep armed, so the watch
+ * follows the room here, just before: a session that goes straight from
+ * main to another room, or a room a paced reader never sleeps armed in,
+ * costs no DEL and ADD.  Until then a ring of the room left can only wake
+ * us for a look at the head.
+ */
 static void
 bell_listen(int on)
 {
-	if (bell_on != on)
+	if (on && bell_room != sess.room)
+		watch_doorbell(sess.room);
+	else if (bell_on != on)
 		bell_watch(EPOLL_CTL_MOD, bell_watched, on);
 }
 
@@ -717,7 +726,6 @@ session_join(struct session *s, const char *name)
 	state_unlock();
 	out_printf("You joined %s", name);
 	log_debug("%s joined %s", s->name, name);
-	watch_doorbell(room);
 }
 
 void
@@ -925,7 +933,6 @@ session_start(int fd)
 	ev.data.u32 = TAG_CLIENT;
 	if (epoll_ctl(session_ep, EPOLL_CTL_ADD, fd, &ev) == -1)
 		fatal("cannot watch the client socket");
-	watch_doorbell(ROOM_MAIN);
 	peer_address(from, sizeof(from));
 	log_info("%s connected from %s", sess.name, from);
 	return 0;
