@@ -10,7 +10,16 @@
  * The master moves it between these bounds by how busy the CPUs are.
  */
 #define PACE_BUDGET_START	40000
-#define PACE_BUDGET_MIN		20000	/* a room of 100: 5 ms at most */
+/*
+ * The floor is for slow hosts.  On one where a wake-up of a child among
+ * a thousand cost some 90 us (a VM with no PCID, whose context switches
+ * among 1000 processes cost 50 us each, measured), 20,000 wake-ups a
+ * second already kept both CPUs 98% busy, and a room of 1000 at 200
+ * lines/s had p99 400-570 ms (5 runs); with the floor at 5,000 the
+ * budget settled near 8,000-11,000 and p99 was 127-185 ms.  A room of
+ * 100 at the floor pulls every 20 ms, a room of 10 every 2 ms.
+ */
+#define PACE_BUDGET_MIN		5000
 #define PACE_BUDGET_MAX		80000
 
 struct pace_sample {

@@ -957,7 +957,11 @@ pace_step(void)
 	if (budget != was) {
 		atomic_store(&shm->pace_budget, budget);
 		log_debug("paced readers: %u wake-ups a second (CPUs %d%% "
-		    "busy)", budget, busy);
+		    "busy; %llu timed pulls a second, %llu lines each)",
+		    budget, busy, (unsigned long long)((now.pulls -
+		    pool->pace.pulls) * 1000 / PACE_PERIOD_MS),
+		    (unsigned long long)((now.lines - pool->pace.lines) /
+		    (now.pulls - pool->pace.pulls)));
 	}
 	pool->pace = now;
 }
