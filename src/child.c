@@ -24,7 +24,6 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
-#include <sched.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1595,28 +1594,6 @@ handoff_leave(void)
 	handoff_leave_at = 0;
 }
 
-/*
- * A child runs for tens of microseconds at a time and then sleeps; what
- * it writes wakes its client, and what its client writes wakes it.  As
- * SCHED_OTHER, a child woken by a line preempts whatever runs on that
- * CPU, often that very client in the middle of its own writes, which
- * then costs two more context switches, the dearest thing a short
- * session does.  SCHED_BATCH is the same fair share without wake-up
- * preemption: a woken child runs when the CPU's current task sleeps or
- * its slice ends (a few ms at most), or at once on an idle CPU.  Churn
- * (D=8), alternating runs: 7,862 against 7,162 connections a second at
- * the median of 5, every run ahead; fan-out rows within their noise.
- */
-static void
-batch_scheduling(void)
-{
-	struct sched_param	 param;
-
-	memset(&param, 0, sizeof(param));
-	if (sched_setscheduler(0, SCHED_BATCH, &param) == -1)
-		log_warn("cannot set SCHED_BATCH; wake-ups will preempt");
-}
-
 static void
 child_setup(void)
 {
@@ -1625,7 +1602,6 @@ child_setup(void)
 	char			 name[32];
 
 	shm_self_set();
-	batch_scheduling();
 	snprintf(name, sizeof(name), "chatd[%d]", shm_self);
 	log_setname(name);
 	set_title("chatd: idle");

@@ -262,27 +262,17 @@ wait_idle_between() {
 	client_expect alice "Users - *Alicia*"
 }
 
-# sched(7) policy of a process: field 41 of /proc/PID/stat, counted
-# after the command name, which may hold spaces (0 OTHER, 3 BATCH).
-sched_policy() {
-	local stat
-	stat=$(</proc/"$1"/stat) || return
-	stat=${stat##*) }
-	set -- $stat
-	printf '%s\n' "${39}"
-}
-
-# child.c, batch_scheduling: a child woken by its client's line does not
-# preempt that client, but the master stays an ordinary process.
-@test "children run as SCHED_BATCH, the master as SCHED_OTHER" {
+# main.c, batch_scheduling: a child woken by its client's line does not
+# preempt that client, nor does the master woken by a connection.
+@test "the master and its children run as SCHED_BATCH" {
 	server_start
 	client_open_child alice
 	client_send alice "hello"
 	client_expect_exact alice "$(client_name alice): hello"
+	policy=$(sched_policy "$SERVER_PID")
+	[[ $policy == 3 ]] || _fail "the master has policy '$policy', not 3 (SCHED_BATCH)"
 	policy=$(sched_policy "$CHILD")
 	[[ $policy == 3 ]] || _fail "child $CHILD has policy '$policy', not 3 (SCHED_BATCH)"
-	policy=$(sched_policy "$SERVER_PID")
-	[[ $policy == 0 ]] || _fail "the master has policy '$policy', not 0 (SCHED_OTHER)"
 }
 
 # Each room has a doorbell of its own (room.c): a line in main must not
