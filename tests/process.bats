@@ -30,17 +30,24 @@ pace_budget() {
 	"$CHATD" -s -f "$SERVER_CONF" | awk '$1 == "pace_budget" { print $2 }'
 }
 
-# talk_until_budget OP VALUE: alice talks to bob, a line at a time, which
-# keeps bob's reader pulling on a timer now and then, until chatd -s shows
-# a budget OP VALUE (OP: '<' or '>', as in bash arithmetic); prints that
-# budget
+# talk_until_budget OP VALUE [PAUSE]: alice talks to bob, a line at a
+# time (PAUSE seconds apart), which keeps bob's reader pulling on a timer
+# now and then, until chatd -s shows a budget OP VALUE (OP: '<' or '>',
+# as in bash arithmetic); prints that budget.  chatd -s is asked at most
+# every 250 ms, as often as the master moves the budget.  The talk itself
+# is load: asked after every line, with no pause, it kept a slow
+# machine's CPUs 55-70% busy, around the 65% under which the budget rises.
 talk_until_budget() {
-	local op=$1 value=$2 end budget i=0
+	local op=$1 value=$2 pause=${3:-0} end budget i=0 asked=0
 	_deadline end $(( 3 * $(_timeout_seconds) ))
 	while _before "$end"; do
 		i=$(( i + 1 ))
 		client_send alice "line $i"
 		client_expect_exact bob "$(client_name alice): line $i" || return
+		[[ $pause == 0 ]] || _nap "$pause"
+		_before "$asked" && continue
+		_deadline asked 0
+		asked=$(( asked + 250000 ))
 		budget=$(pace_budget)
 		if [[ -n $budget ]] && (( budget $op value )); then
 			printf '%s\n' "$budget"
@@ -314,7 +321,7 @@ wait_idle_between() {
 	start_hogs
 	lowered=$(talk_until_budget '<' "$start")
 	stop_hogs
-	talk_until_budget '>' "$lowered" >/dev/null
+	talk_until_budget '>' "$lowered" 0.01 >/dev/null
 }
 
 @test "the pool keeps between MinSpare and MaxSpare idle children" {
