@@ -20,7 +20,6 @@
 #include <limits.h>
 #include <malloc.h>
 #include <netdb.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -301,27 +300,6 @@ absolute_conffile(void)
 	conffile = path;
 }
 
-/*
- * Every chatd process runs for tens of microseconds at a time and then
- * sleeps: a child's writes wake its client, its client's lines wake it,
- * and a connection wakes the master.  As SCHED_OTHER, each such wake-up
- * preempts whatever runs on that CPU, often that very client in the
- * middle of its own writes, and a preemption is two more context
- * switches, the dearest thing a short session does.  SCHED_BATCH is the
- * same fair share without wake-up preemption: a woken process runs at
- * once on an idle CPU, else when the running task sleeps or its slice
- * ends (a few ms at most).  Children inherit it across fork(2).
- */
-static void
-batch_scheduling(void)
-{
-	struct sched_param	 param;
-
-	memset(&param, 0, sizeof(param));
-	if (sched_setscheduler(0, SCHED_BATCH, &param) == -1)
-		log_warn("cannot set SCHED_BATCH; wake-ups will preempt");
-}
-
 int
 main(int argc, char *argv[])
 {
@@ -413,7 +391,6 @@ main(int argc, char *argv[])
 	}
 	log_init(debug, log_facility_value(conf->syslog_facility),
 	    log_level_value(conf->log_level));
-	batch_scheduling();
 	if (inetd) {
 		identity_assume();
 		inetd_main(conf, nlisten);

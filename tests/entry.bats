@@ -183,8 +183,6 @@ open_on() {
 	open_on "$ACCEPT_PORT" alice
 	open_on "$ACCEPT_PORT" bob
 	[[ $(inetd_pid alice) != "$(inetd_pid bob)" ]] || _fail "one process serves both"
-	policy=$(sched_policy "$(inetd_pid alice)")
-	[[ $policy == 3 ]] || _fail "chatd -i has policy '$policy', not 3 (SCHED_BATCH)"
 	client_send alice "hello bob"
 	client_expect_exact bob "$(client_name alice): hello bob"
 	client_send bob "/users"

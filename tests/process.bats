@@ -269,19 +269,6 @@ wait_idle_between() {
 	client_expect alice "Users - *Alicia*"
 }
 
-# main.c, batch_scheduling: a child woken by its client's line does not
-# preempt that client, nor does the master woken by a connection.
-@test "the master and its children run as SCHED_BATCH" {
-	server_start
-	client_open_child alice
-	client_send alice "hello"
-	client_expect_exact alice "$(client_name alice): hello"
-	policy=$(sched_policy "$SERVER_PID")
-	[[ $policy == 3 ]] || _fail "the master has policy '$policy', not 3 (SCHED_BATCH)"
-	policy=$(sched_policy "$CHILD")
-	[[ $policy == 3 ]] || _fail "child $CHILD has policy '$policy', not 3 (SCHED_BATCH)"
-}
-
 # Each room has a doorbell of its own (room.c): a line in main must not
 # wake a reader asleep in another room.  Each line below is sent once the
 # last one has arrived, so every one of them rings main's bell; a reader

@@ -940,16 +940,6 @@ proc_status() {
 	return 1
 }
 
-# sched_policy PID: its sched(7) policy, field 41 of /proc/PID/stat,
-# counted after the command name, which may hold spaces (0 OTHER, 3 BATCH).
-sched_policy() {
-	local stat
-	stat=$(</proc/"$1"/stat) || return
-	stat=${stat##*) }
-	set -- $stat
-	printf '%s\n' "${39}"
-}
-
 # repeat TEXT COUNT: print TEXT COUNT times, no line end.
 __repeat() {
 	local out=
