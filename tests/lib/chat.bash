@@ -733,21 +733,38 @@ _client_expect_failed() {
 	} >&2
 }
 
-# _server_diagnosis: for a failure's message, the server's last log lines
-# and what each of its processes is doing (its title, state, kernel wait).
+# _process_state LABEL PID: a line with its title, state and kernel wait.
+_process_state() {
+	local title stat wchan
+	read -r title 2>/dev/null </proc/"$2"/comm || return 0
+	read -r stat 2>/dev/null </proc/"$2"/stat || return 0
+	stat=${stat##*) }
+	wchan=$(cat /proc/"$2"/wchan 2>/dev/null) || wchan=?
+	printf '  %s %s: %s [%s, in %s]\n' "$1" "$2" "$title" "${stat:0:1}" "${wchan:-?}"
+}
+
+# _server_diagnosis: for a failure's message, the server's last log lines,
+# what each of its processes and each client's nc is doing, and the bytes
+# queued on the port's connections: whether a line that never arrived is
+# unwritten, in flight, or unread.
 _server_diagnosis() {
-	local pid title stat wchan
+	local pid alias
 	if [[ -s $SERVER_LOG ]]; then
 		printf '  server stderr (last lines):\n'
 		tail -n 8 "$SERVER_LOG" | sed 's/^/  # /'
 	fi
 	for pid in $(server_processes); do
-		read -r title 2>/dev/null </proc/"$pid"/comm || continue
-		read -r stat 2>/dev/null </proc/"$pid"/stat || continue
-		stat=${stat##*) }
-		wchan=$(cat /proc/"$pid"/wchan 2>/dev/null) || wchan=?
-		printf '  server process %s: %s [%s, in %s]\n' "$pid" "$title" "${stat:0:1}" "${wchan:-?}"
+		_process_state "server process" "$pid"
 	done
+	for alias in "${CLIENT_ALIASES[@]}"; do
+		[[ -n ${CLIENT_PID[$alias]-} ]] &&
+		    _process_state "client $alias: nc" "${CLIENT_PID[$alias]}"
+	done
+	if [[ -n ${PORT-} ]] && command -v ss >/dev/null; then
+		printf '  connections of port %s (state, Recv-Q, Send-Q, local, peer):\n' "$PORT"
+		ss -Htn "( sport = :$PORT or dport = :$PORT )" 2>/dev/null |
+		    awk '{ printf "  # %s %s %s %s %s\n", $1, $2, $3, $4, $5 }'
+	fi
 }
 
 __client_expect() {
