@@ -941,7 +941,7 @@ static void
 pace_step(void)
 {
 	struct pace_sample	 now;
-	uint64_t		 ticks;
+	uint64_t		 ticks, pulls;
 	uint32_t		 was, budget;
 	int			 busy;
 
@@ -956,12 +956,13 @@ pace_step(void)
 	budget = pace_next_budget(was, &pool->pace, &now, &busy);
 	if (budget != was) {
 		atomic_store(&shm->pace_budget, budget);
+		pulls = now.pulls - pool->pace.pulls;	/* > 0: see above */
 		log_debug("paced readers: %u wake-ups a second (CPUs %d%% "
 		    "busy; %llu timed pulls a second, %llu lines each)",
-		    budget, busy, (unsigned long long)((now.pulls -
-		    pool->pace.pulls) * 1000 / PACE_PERIOD_MS),
+		    budget, busy,
+		    (unsigned long long)(pulls * 1000 / PACE_PERIOD_MS),
 		    (unsigned long long)((now.lines - pool->pace.lines) /
-		    (now.pulls - pool->pace.pulls)));
+		    pulls));
 	}
 	pool->pace = now;
 }
