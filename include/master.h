@@ -11,7 +11,7 @@ enum handoff_type {
 	HANDOFF_CONNECTION = 1,	/* master -> child, with the client fd */
 	HANDOFF_RETIRE,		/* master -> child: too many idle, exit */
 	HANDOFF_READY,		/* child -> master: started, waiting */
-	HANDOFF_DONE,		/* child -> master: a session ended, waiting */
+	HANDOFF_DONE,		/* child -> master: a session's slot is free */
 	HANDOFF_RETIRING	/* child -> master: took a RETIRE, exiting */
 };
 

@@ -97,6 +97,7 @@ static int64_t			 handoff_leave_at; /* busy and still on the
 						    hand-off queue: leave
 						    then; see watch_handoff */
 static void			 handoff_leave(void);
+static void			 session_over(void);
 
 /*
  * Limits on one session (chatd.conf: MaxLinesPerSecond, LineBurst,
@@ -943,7 +944,12 @@ session_end(const char *why)
 {
 	state_lock();
 	slot_release(sess.slot);
-	state_unlock();
+	shm_unlock();
+	/* the master counts the slot free before the room hears "NAME
+	 * left" (rung here): a client who connects on that line, or on
+	 * the close that follows, is not told the server is full */
+	session_over();
+	ring_pending();
 	log_info("%s disconnected (%s)", sess.name, why);
 	sess.room = -1;
 }
@@ -1449,6 +1455,7 @@ serve(int fd)
 	set_title("chatd: busy");
 	big_room_paced = 0;
 	if (session_start(fd) == -1) {
+		session_over();
 		linger_and_close(fd);
 		return;
 	}
@@ -1470,8 +1477,9 @@ serve(int fd)
 static int	 current_conn = -1;	/* the master's ticket for it */
 static unsigned	 sessions;		/* taken, this one included */
 
-static void
-tell_master(int type)
+/* A word to the master; -1: it is gone. */
+static int
+report(int type)
 {
 	struct handoff_msg	 msg;
 
@@ -1485,9 +1493,30 @@ tell_master(int type)
 		if (errno == EINTR)
 			continue;
 		if (errno == EPIPE || errno == ECONNRESET)
-			exit(0);	/* the master is gone */
+			return -1;
 		fatal("cannot report to the master");
 	}
+	return 0;
+}
+
+static void
+tell_master(int type)
+{
+	if (report(type) == -1)
+		exit(0);	/* the master is gone */
+}
+
+/*
+ * The session is over for the master (HANDOFF_DONE), said as soon as its
+ * slot is free, before the last lines go out (linger_and_close): what the
+ * master counts against MaxClients is then what the segment holds.  A
+ * master gone meanwhile is no reason to cut those lines short.
+ */
+static void
+session_over(void)
+{
+	if (!unwatched && !master_gone && report(HANDOFF_DONE) == -1)
+		master_gone = 1;
 }
 
 /* -1: nothing there; else the client's fd. Exits when told to. */
@@ -1698,8 +1727,7 @@ child_main(const struct config *c, const struct child_fds *f)
 					break;
 				handoff_leave_at = now_ns() + HANDOFF_STAY_NS;
 				serve(fd);
-				/* the master reads the seat of a child that
-				 * exits here, without a DONE */
+				/* the master had its DONE (session_over) */
 				if (terminate || master_gone || reload ||
 				    plain_paced ||
 				    (conf->max_connections_per_child > 0 &&
@@ -1709,7 +1737,6 @@ child_main(const struct config *c, const struct child_fds *f)
 				if (handoff_leave_at == 0)
 					watch_handoff(1);
 				handoff_leave_at = 0;	/* still on the queue */
-				tell_master(HANDOFF_DONE);
 				break;
 			}
 		}

@@ -11,7 +11,11 @@
  *   socketpair per child; with one per child the master holds thousands
  *   of descriptors and every child forked later inherits an fd table that
  *   large, tens of KiB of kernel memory each.  Children report READY
- *   (started) and DONE (a session ended) on the same socketpair.  The
+ *   (started) and DONE (a session ended) on the same socketpair.  DONE
+ *   comes as soon as the session's slot is free, before its room hears
+ *   "NAME left" and before its last lines are flushed: a client that
+ *   reconnects on either finds the place free (read before a refusal,
+ *   see accept_connections).  The
  *   master counts a session from the hand-off, not from the child's
  *   word that it took one: that word was a message and a wake-up of the
  *   master for every connection (measured: churn 8% faster without).
@@ -522,58 +526,6 @@ retry_waiting(void)
 }
 
 static void
-accept_connections(void)
-{
-	struct sockaddr_storage	 ss;
-	socklen_t		 len;
-	unsigned char		 addr[16];
-	char			 who[INET6_ADDRSTRLEN];
-	int			 fd, n, ticket;
-
-	for (n = 0; n < ACCEPT_BATCH && (can_hand_off() || full() ||
-	    cannot_grow()); n++) {
-		len = sizeof(ss);
-		fd = accept4(listen_fd, (struct sockaddr *)&ss, &len,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd == -1) {
-			if (errno == EAGAIN || errno == EINTR ||
-			    errno == ECONNABORTED)
-				return;
-			log_warn("accept");
-			return;
-		}
-		if (full()) {
-			log_warnx("MaxClients (%u) reached: connection refused",
-			    conf->max_clients);
-			reject(fd);
-			continue;
-		}
-		if (!can_hand_off()) {	/* fork fails: said once, counted */
-			pool->fork_refused++;
-			reject(fd);
-			continue;
-		}
-		ticket = -1;
-		if (peers != NULL && !(conf->trust_loopback &&
-		    peer_is_loopback(&ss)) && peer_key(&ss, addr) == 0 &&
-		    ticket_take(addr, &ticket) == -1) {
-			format_peer(addr, who, sizeof(who));
-			log_warnx("MaxClientsPerIP (%u) reached for %s: "
-			    "connection refused", conf->max_clients_per_ip,
-			    who);
-			say_and_close(fd, "Too many connections from your "
-			    "address\n");
-			continue;
-		}
-		if (pass_on(fd, ticket) == 1)
-			break;
-	}
-	/* connections still wait and no child is free: grow faster */
-	if (available() <= 0 && !full())
-		pool->demand++;
-}
-
-static void
 session_done(int ticket)
 {
 	if (pool->busy > 0)
@@ -617,6 +569,60 @@ child_message(void)
 	}
 	if (n == -1 && errno != EAGAIN && errno != EINTR)
 		fatal("cannot read from the pool");
+}
+
+static void
+accept_connections(void)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	unsigned char		 addr[16];
+	char			 who[INET6_ADDRSTRLEN];
+	int			 fd, n, ticket;
+
+	for (n = 0; n < ACCEPT_BATCH && (can_hand_off() || full() ||
+	    cannot_grow()); n++) {
+		len = sizeof(ss);
+		fd = accept4(listen_fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EAGAIN || errno == EINTR ||
+			    errno == ECONNABORTED)
+				return;
+			log_warn("accept");
+			return;
+		}
+		if (full())
+			child_message();	/* a DONE may be on its way */
+		if (full()) {
+			log_warnx("MaxClients (%u) reached: connection refused",
+			    conf->max_clients);
+			reject(fd);
+			continue;
+		}
+		if (!can_hand_off()) {	/* fork fails: said once, counted */
+			pool->fork_refused++;
+			reject(fd);
+			continue;
+		}
+		ticket = -1;
+		if (peers != NULL && !(conf->trust_loopback &&
+		    peer_is_loopback(&ss)) && peer_key(&ss, addr) == 0 &&
+		    ticket_take(addr, &ticket) == -1) {
+			format_peer(addr, who, sizeof(who));
+			log_warnx("MaxClientsPerIP (%u) reached for %s: "
+			    "connection refused", conf->max_clients_per_ip,
+			    who);
+			say_and_close(fd, "Too many connections from your "
+			    "address\n");
+			continue;
+		}
+		if (pass_on(fd, ticket) == 1)
+			break;
+	}
+	/* connections still wait and no child is free: grow faster */
+	if (available() <= 0 && !full())
+		pool->demand++;
 }
 
 /* The dead child's client slot: marked, and the janitor called. */

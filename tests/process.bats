@@ -122,9 +122,23 @@ flood_room() {
 	client_expect_next_exact d "Server is full, try again later"
 	client_close a
 	client_expect_exact b "$(client_name a) left"
-	client_open_when_served e
+	# at once, no second try: the master knew the slot was free before
+	# the room heard that it was
+	client_open e
 	client_send e "made it"
 	client_expect_exact b "$(client_name e): made it"
+}
+
+@test "a full server serves a new client as soon as one's /quit has closed it" {
+	server_start "MaxClients 2"
+	clients_open a b
+	client_connect c
+	client_expect_next_exact c "Server is full, try again later"
+	client_send a "/quit"
+	client_expect_closed a
+	client_open d
+	client_send d "made it"
+	client_expect_exact b "$(client_name d): made it"
 }
 
 # The master counts a session from the hand-off to the child's word that
