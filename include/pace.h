@@ -11,16 +11,20 @@
  */
 #define PACE_BUDGET_START	40000
 /*
- * Not lower, though a slow host asks for it: where a paced reader's
- * wake-up cost some 90 us, 20,000 a second kept both CPUs 98% busy and a
- * room of 1000 at 200 lines/s had p99 480-590 ms, 190-220 ms with the
- * floor at 5,000 (alternating runs).  But with that floor a flooded room
- * of 10 (fan-out C=10, S=10, W=8) lost lines in 1 run of 6 and some 5 of
- * 20 in all, against none of 19 at 20,000, and a cap on the interval at a
- * quarter of the ring's fill time did not stop it.  Until that is
- * understood, nothing lost comes first.
+ * Two floors.  A big room's readers may go down to PACE_BUDGET_MIN: where
+ * a paced reader's wake-up cost some 90 us, 20,000 a second kept both
+ * CPUs 97-98% busy on the floor alone; a room of 1000 at 200 lines/s had
+ * p99 480-590 ms (190-220 ms with a floor of 5,000, alternating runs),
+ * and 6,000 clients joining main got in at 10 a second.  A room of at
+ * most PACE_SMALL_ROOM keeps PACE_BUDGET_SMALL as its floor (child.c,
+ * pace_interval): its interval is never longer than it was when that was
+ * everyone's floor.  A flooded room of 10 (fan-out C=10, S=10, W=8) fills
+ * its ring of 1024 in 10-15 ms, and with the single floor at 5,000 it lost
+ * lines in some 5 runs of 20, against 1 of 31 at 20,000.
  */
-#define PACE_BUDGET_MIN		20000	/* a room of 100: 5 ms at most */
+#define PACE_BUDGET_MIN		5000	/* a room of 1000: 200 ms at most */
+#define PACE_BUDGET_SMALL	20000	/* a room of 100: 5 ms at most */
+#define PACE_SMALL_ROOM		100
 #define PACE_BUDGET_MAX		80000
 
 struct pace_sample {

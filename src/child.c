@@ -1195,10 +1195,12 @@ struct pacer {
 static int64_t
 pace_interval(const struct pacer *p, int64_t members)
 {
-	int64_t	 ns, eighth, budget;
+	int64_t	 ns, eighth, budget, floor;
 
 	budget = atomic_load_explicit(&shm->pace_budget, memory_order_relaxed);
-	budget = budget < PACE_BUDGET_MIN ? PACE_BUDGET_MIN :
+	floor = members <= PACE_SMALL_ROOM ? PACE_BUDGET_SMALL :
+	    PACE_BUDGET_MIN;
+	budget = budget < floor ? floor :
 	    budget > PACE_BUDGET_MAX ? PACE_BUDGET_MAX : budget;
 	ns = members * (1000000000L / budget);
 	ns = ns < PACE_MIN_NS ? PACE_MIN_NS : ns > PACE_MAX_NS ? PACE_MAX_NS :
