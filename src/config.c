@@ -320,9 +320,15 @@ check_config(struct config *conf, const char *path, const int seen[])
 		    line_of(seen, "SegmentName"), conf->segment_name);
 		return -1;
 	}
+	/* one of them given, at odds with the other's default: the one
+	 * given is what was meant (MaxSpare 4 alone: MinSpare 4 too) */
+	a = line_of(seen, "MinSpare");
+	b = line_of(seen, "MaxSpare");
+	if (conf->min_spare > conf->max_spare && a == 0)
+		conf->min_spare = conf->max_spare;
+	if (conf->min_spare > conf->max_spare && b == 0)
+		conf->max_spare = conf->min_spare;
 	if (conf->min_spare > conf->max_spare) {
-		a = line_of(seen, "MinSpare");
-		b = line_of(seen, "MaxSpare");
 		log_plain("%s:%d: MinSpare (%u) is larger than MaxSpare "
 		    "(%u)", path, a > b ? a : b, conf->min_spare,
 		    conf->max_spare);

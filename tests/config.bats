@@ -31,6 +31,21 @@ config() {
 	assert_output_contains "configuration OK"
 }
 
+@test "MaxSpare or MinSpare set alone takes the other along; both at odds is an error" {
+	config "MaxSpare 4"
+	run_chatd -n -f "$conf"
+	assert_status 0
+	assert_output_contains "configuration OK"
+	config "MinSpare 50"
+	run_chatd -n -f "$conf"
+	assert_status 0
+	assert_output_contains "configuration OK"
+	config "# both" "MaxSpare 4" "MinSpare 5"
+	run_chatd -n -f "$conf"
+	assert_status 1
+	assert_output_contains "$conf:3: MinSpare (5) is larger than MaxSpare (4)"
+}
+
 @test "an unknown keyword is reported with its file and line" {
 	config "# settings" "MaxClients 10" "Colour blue"
 	run_chatd -n -f "$conf"

@@ -337,6 +337,15 @@ wait_idle_between() {
 	wait_idle_between 2 4
 }
 
+@test "MaxSpare 2 alone: MinSpare follows it down, and 2 idle children wait" {
+	server_start "MaxSpare 2"
+	wait_idle_between 2 2
+	client_open alice
+	client_send alice "hello"
+	client_expect_exact alice "$(client_name alice): hello"
+	wait_idle_between 2 2
+}
+
 @test "when the master dies, sessions go on and each child exits after its own" {
 	server_start
 	clients_open alice bob
