@@ -625,6 +625,31 @@ accept_connections(void)
 		pool->demand++;
 }
 
+/* One idle child, woken to take the lock and do what it does then. */
+static void
+call_janitor(void)
+{
+	uint64_t	 one = 1;
+
+	if (write(janitor, &one, sizeof(one)) == -1 && errno != EAGAIN)
+		log_warn("cannot ring the janitor");
+}
+
+/*
+ * chatd -i sessions (inetd, systemd Accept=yes) are nobody's children:
+ * whoever takes the lock looks whether they still live (child.c,
+ * check_unwatched).  In a room of idle pool sessions nobody might, and
+ * one killed would stay listed with its name held; so while there are
+ * such sessions an idle child is sent to look, once a second.  The
+ * count is read without the lock: a stale one costs a look or a second.
+ */
+static void
+watch_unwatched(void)
+{
+	if (__atomic_load_n(&shm->unwatched, __ATOMIC_RELAXED) > 0)
+		call_janitor();
+}
+
 /* The dead child's client slot: marked, and the janitor called. */
 static void
 mark_dead(pid_t pid)
@@ -632,7 +657,6 @@ mark_dead(pid_t pid)
 	uint32_t		 i, marked = 0;
 	struct client_slot	*s;
 	uint32_t		 expect;
-	uint64_t		 one = 1;
 
 	for (i = 0; i < shm->max_clients; i++) {
 		s = shm_slot(i);
@@ -645,8 +669,7 @@ mark_dead(pid_t pid)
 	if (marked == 0)
 		return;
 	atomic_fetch_add(&shm->dead_pending, marked);
-	if (write(janitor, &one, sizeof(one)) == -1 && errno != EAGAIN)
-		log_warn("cannot ring the janitor");
+	call_janitor();
 }
 
 /*
@@ -988,6 +1011,7 @@ tick(void)
 	}
 	if (available() > 0)
 		pool->demand = 0;
+	watch_unwatched();
 	pace_check();
 }
 

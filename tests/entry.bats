@@ -263,6 +263,21 @@ open_on() {
 	client_expect_exact bob "$(client_name bob) is now $name"
 }
 
+@test "a chatd -i killed by SIGKILL: a pool session that says nothing still sees it leave" {
+	server_start
+	local master_port=$PORT pid name
+	accept_yes
+	open_on "$master_port" bob
+	open_on "$ACCEPT_PORT" alice
+	pid=$(inetd_pid alice)
+	name=$(client_name alice)
+	[[ -n $pid ]] || _fail "cannot find alice's chatd -i"
+	client_expect_exact bob "$name joined"
+	kill -s KILL "$pid"
+	# nobody takes the lock here but the janitor the master sends
+	client_expect_exact bob "$name left"
+}
+
 @test "a master adopts a segment chatd -i sessions use, and leaves it to them" {
 	segment_only
 	accept_yes
