@@ -1508,16 +1508,27 @@ tell_master(int type)
 		exit(0);	/* the master is gone */
 }
 
+/* Whether this process exits once its session is over (child_main). */
+static int
+last_session(void)
+{
+	return terminate || master_gone || reload || plain_paced ||
+	    (conf->max_connections_per_child > 0 &&
+	    sessions >= conf->max_connections_per_child);
+}
+
 /*
  * The session is over for the master (HANDOFF_DONE), said as soon as its
  * slot is free, before the last lines go out (linger_and_close): what the
  * master counts against MaxClients is then what the segment holds.  A
- * master gone meanwhile is no reason to cut those lines short.
+ * master gone meanwhile is no reason to cut those lines short.  Not from
+ * a process that exits after it: the master would count it idle and hand
+ * it a connection it never takes; its death and its seat tell instead.
  */
 static void
 session_over(void)
 {
-	if (!unwatched && !master_gone && report(HANDOFF_DONE) == -1)
+	if (!unwatched && !last_session() && report(HANDOFF_DONE) == -1)
 		master_gone = 1;
 }
 
@@ -1729,11 +1740,9 @@ child_main(const struct config *c, const struct child_fds *f)
 					break;
 				handoff_leave_at = now_ns() + HANDOFF_STAY_NS;
 				serve(fd);
-				/* the master had its DONE (session_over) */
-				if (terminate || master_gone || reload ||
-				    plain_paced ||
-				    (conf->max_connections_per_child > 0 &&
-				    sessions >= conf->max_connections_per_child))
+				/* the master had its DONE (session_over), or
+				 * reads the seat of a child that exits here */
+				if (last_session())
 					exit(0);
 				set_title("chatd: idle");
 				if (handoff_leave_at == 0)

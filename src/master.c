@@ -580,6 +580,8 @@ accept_connections(void)
 	char			 who[INET6_ADDRSTRLEN];
 	int			 fd, n, ticket;
 
+	if (full())
+		child_message();	/* a DONE may be waiting: no refusal then */
 	for (n = 0; n < ACCEPT_BATCH && (can_hand_off() || full() ||
 	    cannot_grow()); n++) {
 		len = sizeof(ss);
@@ -592,8 +594,6 @@ accept_connections(void)
 			log_warn("accept");
 			return;
 		}
-		if (full())
-			child_message();	/* a DONE may be on its way */
 		if (full()) {
 			log_warnx("MaxClients (%u) reached: connection refused",
 			    conf->max_clients);
