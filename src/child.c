@@ -1183,6 +1183,7 @@ struct pacer {
 	int		 got_before;	/* and in the waking before that */
 	int		 stretch;	/* the interval's multiplier, 1.. */
 	int64_t		 interval;	/* the last one, ns */
+	int		 halved;	/* and halved this many times */
 };
 
 /*
@@ -1259,17 +1260,41 @@ pace_adjust(struct pacer *p, int64_t now)
 }
 
 /*
+ * A big room may go down to the low floor (pace.h), where its interval is
+ * long: 200 ms for 1000 members.  Should it then flood (its members
+ * sending as fast as they may), a ring of 1024 would be lapped before the
+ * master's budget climbs back, some 3 s.  So a reader whose timed pull
+ * took a quarter of the ring or more halves its own interval, again at
+ * each such pull, and lengthens it again, a step at a time, once a pull
+ * takes a sixteenth or less.  Halving keeps it on its room's grid.  A
+ * small room keeps the high floor and does without.
+ */
+#define PACE_MAX_HALVED	8
+
+static void
+pace_halve(struct pacer *p, uint64_t took, int64_t members)
+{
+	if (members <= PACE_SMALL_ROOM)
+		p->halved = 0;
+	else if (took >= shm->ring_size / 4 && p->halved < PACE_MAX_HALVED)
+		p->halved++;
+	else if (took <= shm->ring_size / 16 && p->halved > 0)
+		p->halved--;
+}
+
+/*
  * For the master (pace.c): a timed pull, and the lines it took.  A pull
  * the doorbell asked for is not counted: it is a line's own wake-up.
  */
 static int
-timed_pull(void)
+timed_pull(uint64_t *took)
 {
 	uint64_t from = sess.cursor;
 	int	 got = pull(PULL_CHUNK);
 
+	*took = sess.cursor - from;
 	atomic_fetch_add_explicit(&shm->paced_pulls, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&shm->paced_lines, sess.cursor - from,
+	atomic_fetch_add_explicit(&shm->paced_lines, *took,
 	    memory_order_relaxed);
 	return got;
 }
@@ -1279,13 +1304,14 @@ static int
 paced_pull(struct pacer *p, int64_t now)
 {
 	int64_t	 members;
-	int	 got;
+	uint64_t took = 0;
+	int	 got, timed = p->paced;
 
 	if (out_pending() >= PULL_LOW || (p->paced && now < p->next))
 		return 0;
 	if (p->paced) {
 		pace_adjust(p, now);
-		got = timed_pull();
+		got = timed_pull(&took);
 	} else
 		got = pull(PULL_CHUNK);
 	if (!got) {
@@ -1304,7 +1330,13 @@ paced_pull(struct pacer *p, int64_t now)
 	p->paced = 1;
 	if (members > PACE_SMALL)
 		big_room_paced = 1;		/* see out_pipe_use */
-	p->interval = pace_interval(p, members);
+	if (timed)
+		pace_halve(p, took, members);
+	else if (members <= PACE_SMALL_ROOM)
+		p->halved = 0;
+	p->interval = pace_interval(p, members) >> p->halved;
+	if (p->interval < PACE_MIN_NS)
+		p->interval = PACE_MIN_NS;
 	/* stopped by the chunk size, not by the head: go on once written */
 	p->next = sess.cursor == room_head(sess.room) ?
 	    pace_next(now, p->interval, members) : now;
@@ -1339,7 +1371,7 @@ session_loop(void)
 {
 	struct epoll_event	 events[4];
 	struct timespec		 ts, limit_ts, *timeout;
-	struct pacer		 pacer = { 0, 0, 0, 0, 1, 0 };
+	struct pacer		 pacer = { 0, 0, 0, 0, 1, 0, 0 };
 	const char		*why;
 	int64_t			 now;
 	int			 readable = 1, writable = 1, eof = 0, busy;
