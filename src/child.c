@@ -1190,8 +1190,9 @@ struct pacer {
  * Rounded up to an eighth of its power of two (1, 1.125, ... 1.875 times
  * it), so that the members of a room, whose counts agree or nearly, and
  * who read the budget at nearly the same time, pick the same interval,
- * and a stretched one is a multiple.  Eighths, not quarters: the step
- * from 16.8 to 21 ms at 1000 members was what a room waited for a line.
+ * and a stretched one is a multiple (a halved one, pace_halve, a
+ * fraction).  Eighths, not quarters: the step from 16.8 to 21 ms at 1000
+ * members was what a room waited for a line.
  */
 static int64_t
 pace_interval(const struct pacer *p, int64_t members)
@@ -1208,7 +1209,8 @@ pace_interval(const struct pacer *p, int64_t members)
 	    ns;
 	for (eighth = 1; eighth * 16 <= ns; eighth <<= 1)
 		;
-	return (ns + eighth - 1) / eighth * eighth * p->stretch;
+	ns = (ns + eighth - 1) / eighth * eighth * p->stretch >> p->halved;
+	return ns < PACE_MIN_NS ? PACE_MIN_NS : ns;
 }
 
 /*
@@ -1272,11 +1274,9 @@ pace_adjust(struct pacer *p, int64_t now)
 #define PACE_MAX_HALVED	8
 
 static void
-pace_halve(struct pacer *p, uint64_t took, int64_t members)
+pace_halve(struct pacer *p, uint64_t took)
 {
-	if (members <= PACE_SMALL_ROOM)
-		p->halved = 0;
-	else if (took >= shm->ring_size / 4 && p->halved < PACE_MAX_HALVED)
+	if (took >= shm->ring_size / 4 && p->halved < PACE_MAX_HALVED)
 		p->halved++;
 	else if (took <= shm->ring_size / 16 && p->halved > 0)
 		p->halved--;
@@ -1330,13 +1330,11 @@ paced_pull(struct pacer *p, int64_t now)
 	p->paced = 1;
 	if (members > PACE_SMALL)
 		big_room_paced = 1;		/* see out_pipe_use */
-	if (timed)
-		pace_halve(p, took, members);
-	else if (members <= PACE_SMALL_ROOM)
-		p->halved = 0;
-	p->interval = pace_interval(p, members) >> p->halved;
-	if (p->interval < PACE_MIN_NS)
-		p->interval = PACE_MIN_NS;
+	if (members <= PACE_SMALL_ROOM)
+		p->halved = 0;		/* the high floor does without */
+	else if (timed)
+		pace_halve(p, took);
+	p->interval = pace_interval(p, members);
 	/* stopped by the chunk size, not by the head: go on once written */
 	p->next = sess.cursor == room_head(sess.room) ?
 	    pace_next(now, p->interval, members) : now;
