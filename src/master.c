@@ -127,6 +127,7 @@ static int		 handoff[2], alive[2], janitor;
 static struct peer	*peers;
 static unsigned		 peers_mask;
 static struct ticket	*tickets;
+static int		 ntickets;	/* MaxClients at start, and 64 */
 
 /*
  * What the master changes as it runs, in a page of its own that children
@@ -433,8 +434,9 @@ ticket_return(int ticket)
 {
 	unsigned	 i;
 
-	if (ticket < 0 || tickets == NULL ||
-	    ticket >= (int)conf->max_clients + 64)
+	/* the table's size, not MaxClients: a SIGHUP may have lowered that
+	 * with tickets above it out, and they come back all the same */
+	if (ticket < 0 || ticket >= ntickets)
 		return;
 	i = peer_find(tickets[ticket].addr);
 	if (peers[i].count > 0 && --peers[i].count == 0)
@@ -1050,6 +1052,7 @@ peers_setup(void)
 		size *= 2;
 	peers = master_table(size, sizeof(*peers), "MaxClientsPerIP table");
 	tickets = master_table(n, sizeof(*tickets), "MaxClientsPerIP table");
+	ntickets = (int)n;
 	peers_mask = (unsigned)size - 1;
 	for (i = (int)n; i-- > 0; ) {
 		tickets[i].next_free = pool->free_ticket;

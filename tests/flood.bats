@@ -174,6 +174,56 @@ server_log_count() {
 	sessions_then_refused "Too many connections from your address"
 }
 
+# conf_max_clients N: the running server's file, with MaxClients N.
+conf_max_clients() {
+	sed -i "s/^MaxClients .*/MaxClients $1/" "$SERVER_CONF"
+}
+
+@test "a SIGHUP that lowers MaxClients does not keep connections' places under MaxClientsPerIP" {
+	server_start "MaxClients 100" "MaxClientsPerIP 70" "TrustLoopback 0"
+	# 70 connections from 127.0.0.2 held open at once: on a fresh server
+	# they take tickets 0 to 69
+	local hold=$BATS_TEST_TMPDIR/hold holdfd end tally status=0
+	mkfifo "$hold.in"
+	: >"$hold.out"
+	exec {holdfd}<>"$hold.in"
+	_spawn "$hold.in" "$hold.out" "$hold.err" \
+		perl "$CONNECTIONS" -p "$PORT" -n 70 -s 127.0.0.2 -H
+	FLOOD_PID=$_SPAWNED
+	_deadline end 60
+	# the tally line, once complete (read fails on a partial one)
+	until IFS= read -r tally <"$hold.out"; do
+		_before "$end" || _fail "connections.pl did not report within 60 s:" "$(<"$hold.err")" || return
+		_nap
+	done
+	[[ $tally == "served=70 full=0 per_ip=0 other=0 timeout=0" ]] ||
+		_fail "from 127.0.0.2, expected 70 served, got:" "$tally" "$(<"$hold.err")"
+	# MaxClients lowered under them: tickets 66 to 69 are now at or above
+	# MaxClients + 64
+	conf_max_clients 2
+	server_signal HUP
+	server_log_expect 'SIGHUP: MaxClients changed from "100" to "2"'
+	# all 70 hang up
+	exec {holdfd}>&-
+	_wait_gone "$FLOOD_PID" || _fail "connections.pl did not exit at EOF on stdin" || return
+	wait "$FLOOD_PID" || status=$?
+	FLOOD_PID=
+	(( status == 0 )) || _fail "connections.pl exited with status $status:" "$(<"$hold.err")"
+	# two sessions at once under MaxClients 2: the master has read the
+	# DONE of every one of the 70, so each ticket came back while
+	# MaxClients was 2
+	client_open_when_served x
+	client_open_when_served y
+	conf_max_clients 100
+	server_signal HUP
+	server_log_expect 'SIGHUP: MaxClients changed from "2" to "100"'
+	# 127.0.0.2 has no connection: its 70 places are all free, and the
+	# limit still holds
+	run perl "$CONNECTIONS" -p "$PORT" -n 71 -s 127.0.0.2
+	[[ $output == "served=70 full=0 per_ip=1 other=0 timeout=0" ]] ||
+		_fail "from 127.0.0.2 with no connection open, expected 70 served and 1 refused, got:" "$output"
+}
+
 @test "TrustLoopback 1 (the default) spares loopback clients both limits; 0 does not" {
 	server_start "MaxClientsPerIP 2" "MaxLinesPerSecond 1" "LineBurst 1" \
 		"TrustLoopback 1"

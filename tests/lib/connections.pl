@@ -2,7 +2,7 @@
 # tests/lib/connections.pl: open many connections to chatd at once, from one
 # process, and report what each one was told first.
 #
-#	perl connections.pl -p PORT -n COUNT [-s SOURCE] [-t SECONDS]
+#	perl connections.pl -p PORT -n COUNT [-s SOURCE] [-t SECONDS] [-H]
 #
 # All COUNT connects are started without waiting (non-blocking), then every
 # socket is read up to its first line.  A connection counts as "served" once
@@ -15,6 +15,11 @@
 #	served=50 full=1950 per_ip=0 other=0 timeout=0
 #
 # Exit status 0 when every connection was accounted for before the deadline.
+#
+# With -H the served connections are held open after the tally line is
+# printed (and flushed), until stdin reaches EOF; then they are closed and
+# the script exits as above.  Give it a FIFO the test keeps open, wait for
+# the tally line, and close the FIFO to hang them all up at once.
 use strict;
 use warnings;
 use Errno qw(EINPROGRESS EAGAIN EWOULDBLOCK);
@@ -24,7 +29,7 @@ use Socket;
 use Time::HiRes qw(time);
 
 my %opt;
-getopts('p:n:s:t:', \%opt) or die "usage: connections.pl -p PORT -n COUNT [-s SOURCE] [-t SECONDS]\n";
+getopts('p:n:s:t:H', \%opt) or die "usage: connections.pl -p PORT -n COUNT [-s SOURCE] [-t SECONDS] [-H]\n";
 my $port = $opt{p} or die "connections.pl: -p PORT is required\n";
 my $count = $opt{n} // 1;
 my $deadline = time + ($opt{t} // 60);
@@ -96,5 +101,10 @@ while ($left > 0 && time < $deadline) {
 	}
 }
 $tally{timeout} = $left;
+$| = 1;
 print join(' ', map { "$_=$tally{$_}" } qw(served full per_ip other timeout)), "\n";
+if ($opt{H}) {
+	# held until EOF; exiting closes them
+	1 while sysread(STDIN, my $junk, 4096);
+}
 exit($left == 0 ? 0 : 1);
