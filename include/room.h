@@ -58,21 +58,21 @@ void	rooms_rebuild(void);
  * after the global lock is released, since one doorbell write wakes every
  * armed reader of a big room, which is no work to do inside a lock.
  */
-void	room_post(int room, uint64_t from, uint32_t flags,
-	    const struct iovec *, int);
+uint64_t room_post(int room, uint64_t from, uint32_t flags,
+	    const struct iovec *, int);	/* the line's seq */
 void	room_ring(int room);
 void	doorbells_ring_all(void);	/* after a death: wake everyone */
 
 /*
- * Copies whole lines from the room's ring, from *cursor up to the head,
- * into buf while they fit, without taking any lock (each entry's stamp
- * tells whether it was overwritten meanwhile).  Lines lost to a full
- * ring are added to *dropped and the pull stops right after them, so
- * the caller can tell the client in the right place.  Returns the bytes
- * copied.
+ * Copies whole lines from the room's ring, from *cursor up to end (the
+ * head, read by the caller, or a line's seq), into buf while they fit,
+ * without taking any lock (each entry's stamp tells whether it was
+ * overwritten meanwhile).  Lines lost to a full ring are added to
+ * *dropped and the pull stops right after them, so the caller can tell
+ * the client in the right place.  Returns the bytes copied.
  */
-size_t	room_pull(int room, uint64_t *cursor, uint64_t self, char *buf,
-	    size_t space, uint64_t *dropped);
+size_t	room_pull(int room, uint64_t *cursor, uint64_t end, uint64_t self,
+	    char *buf, size_t space, uint64_t *dropped);
 uint64_t room_head(int room);
 
 /* The doorbell latch: a reader about to sleep arms it. */

@@ -393,21 +393,24 @@ out_flush(void)
 	return 1;
 }
 
-/* Ring lines into the buffer, and the "dropped" line where they were lost. */
+/*
+ * Ring lines below end into the buffer, and the "dropped" line where
+ * they were lost.
+ */
 static int
-pull(size_t limit)
+pull_to(uint64_t end, size_t limit)
 {
 	size_t	 space, n;
 	int	 got = 0;
 
-	while (sess.room >= 0 && sess.cursor != room_head(sess.room)) {
+	while ((int64_t)(end - sess.cursor) > 0) {
 		space = out_free();
 		if (space > limit)
 			space = limit;
 		if (space <= NOTICE_SPACE)
 			break;
-		n = room_pull(sess.room, &sess.cursor, sess.id, out + out_len,
-		    space - NOTICE_SPACE, &sess.dropped);
+		n = room_pull(sess.room, &sess.cursor, end, sess.id,
+		    out + out_len, space - NOTICE_SPACE, &sess.dropped);
 		out_len += n;
 		if (sess.dropped > 0) {
 			out_printf("Server is very busy and dropped %llu "
@@ -421,27 +424,37 @@ pull(size_t limit)
 	return got;
 }
 
+/* Up to the room's head. */
+static int
+pull(size_t limit)
+{
+	return sess.room >= 0 && pull_to(room_head(sess.room), limit);
+}
+
 /*
  * Everything the room had for us before a direct reply, so the client
  * sees the results of its lines in order.  It fits: see the top.  If it
  * ever did not, the rest is skipped and counted, never left behind.
  */
 static void
-catch_up(void)
+catch_up_to(uint64_t end)
 {
-	uint64_t	 target;
-
-	if (sess.room < 0)
-		return;
-	target = room_head(sess.room);	/* what our lines caused is below */
-	pull(SIZE_MAX);
-	if ((int64_t)(target - sess.cursor) > 0) {
-		sess.dropped += target - sess.cursor;
-		sess.cursor = target;
+	pull_to(end, SIZE_MAX);
+	if ((int64_t)(end - sess.cursor) > 0) {
+		sess.dropped += end - sess.cursor;
+		sess.cursor = end;
 		out_printf("Server is very busy and dropped %llu messages, "
 		    "sorry!", (unsigned long long)sess.dropped);
 		sess.dropped = 0;
 	}
+}
+
+static void
+catch_up(void)
+{
+	/* what our lines caused is below the head */
+	if (sess.room >= 0)
+		catch_up_to(room_head(sess.room));
 }
 
 void
@@ -502,18 +515,21 @@ ring_pending(void)
 
 /* The janitor: slots of children that died, freed under the lock. */
 
-static void
+/* Returns the line's seq. */
+static uint64_t
 post_line(int room, uint64_t from, uint32_t flags, const char *a,
     const char *b)
 {
 	struct iovec	 iov[2];
+	uint64_t	 seq;
 
 	iov[0].iov_base = (void *)a;
 	iov[0].iov_len = strlen(a);
 	iov[1].iov_base = (void *)b;
 	iov[1].iov_len = strlen(b);
-	room_post(room, from, flags, iov, 2);
+	seq = room_post(room, from, flags, iov, 2);
 	ring_later(room);
+	return seq;
 }
 
 /* Global lock held: leave the room (telling it), free the name, the slot. */
@@ -687,14 +703,18 @@ bell_listen(int on)
 		bell_watch(EPOLL_CTL_MOD, bell_watched, on);
 }
 
-/* Global lock held: into the room, from its current head on. */
+/*
+ * Global lock held: into the room, from our "joined" on.  Not from the
+ * head before it: what others said between the two was said before we
+ * came, and the room heard it before "NAME joined".
+ */
 static void
 enter_room(int room)
 {
 	room_add_member(room, sess.slot);
 	sess.room = room;
-	sess.cursor = room_head(room);
-	post_line(room, sess.id, ENTRY_SKIP_SELF, sess.name, " joined");
+	sess.cursor = post_line(room, sess.id, ENTRY_SKIP_SELF, sess.name,
+	    " joined");
 }
 
 void
@@ -717,9 +737,14 @@ session_join(struct session *s, const char *name)
 		out_printf("Too many rooms, try again later");
 		return;
 	}
-	/* as in slot_release: a death between the two still tells */
+	/*
+	 * As in slot_release: a death between the two still tells.  What
+	 * the others said after the catch_up above and before "left" is
+	 * still ours: it goes out before "You joined".  With nobody else in
+	 * the room, nothing came.
+	 */
 	if (shm_room(old)->members > 1)
-		post_line(old, s->id, 0, s->name, " left");
+		catch_up_to(post_line(old, s->id, 0, s->name, " left"));
 	room_remove_member(old, s->slot);
 	if (room == -1)
 		room = room_create(name);

@@ -400,7 +400,7 @@ doorbells_ring_all(void)
 			bell_ring((int)i, 0);
 }
 
-void
+uint64_t
 room_post(int room, uint64_t from, uint32_t flags, const struct iovec *iov,
     int n)
 {
@@ -429,6 +429,7 @@ room_post(int room, uint64_t from, uint32_t flags, const struct iovec *iov,
 	atomic_store_explicit(&e->seq, seq, memory_order_release);
 	atomic_store(&r->head, seq + 1);	/* seq_cst: pairs with room_arm */
 	room_unlock(r);
+	return seq;
 }
 
 uint64_t
@@ -449,14 +450,17 @@ room_arm(int room)
 
 /*
  * The writers lapped this reader at seq: skip to half a ring behind the
- * head, so it does not lose one line at a time along the ring's edge.
+ * head, so it does not lose one line at a time along the ring's edge;
+ * never past end, which is all the caller asked for.
  */
 static size_t
-lapped(int room, uint64_t *cursor, uint64_t seq, uint64_t *dropped,
-    size_t used)
+lapped(int room, uint64_t *cursor, uint64_t end, uint64_t seq,
+    uint64_t *dropped, size_t used)
 {
 	uint64_t	 to = room_head(room) - shm->ring_size / 2;
 
+	if ((int64_t)(to - end) > 0)
+		to = end;
 	if ((int64_t)(to - seq) < 1)
 		to = seq + 1;
 	*dropped += to - seq;
@@ -465,26 +469,26 @@ lapped(int room, uint64_t *cursor, uint64_t seq, uint64_t *dropped,
 }
 
 size_t
-room_pull(int room, uint64_t *cursor, uint64_t self, char *buf, size_t space,
-    uint64_t *dropped)
+room_pull(int room, uint64_t *cursor, uint64_t end, uint64_t self, char *buf,
+    size_t space, uint64_t *dropped)
 {
-	uint64_t		 head = room_head(room), seq;
+	uint64_t		 seq;
 	struct ring_entry	*e;
 	size_t			 used = 0;
 	uint32_t		 len, flags;
 	uint64_t		 from;
 
-	if (head - *cursor > shm->ring_size) {
+	if (end - *cursor > shm->ring_size) {
 		/* half a ring behind the head, so the next posts do not lap
 		 * this reader again at once */
-		*dropped += head - shm->ring_size / 2 - *cursor;
-		*cursor = head - shm->ring_size / 2;
+		*dropped += end - shm->ring_size / 2 - *cursor;
+		*cursor = end - shm->ring_size / 2;
 		return 0;		/* the caller tells, then pulls on */
 	}
-	for (seq = *cursor; seq < head; seq++) {
+	for (seq = *cursor; seq < end; seq++) {
 		e = shm_entry(room, seq);
 		if (atomic_load_explicit(&e->seq, memory_order_acquire) != seq)
-			return lapped(room, cursor, seq, dropped, used);
+			return lapped(room, cursor, end, seq, dropped, used);
 		len = e->len;
 		flags = e->flags;
 		from = e->from;
@@ -495,7 +499,7 @@ room_pull(int room, uint64_t *cursor, uint64_t self, char *buf, size_t space,
 		memcpy(buf + used, e->text, len);
 		atomic_thread_fence(memory_order_acquire);
 		if (atomic_load_explicit(&e->seq, memory_order_relaxed) != seq)
-			return lapped(room, cursor, seq, dropped, used);
+			return lapped(room, cursor, end, seq, dropped, used);
 		if ((flags & ENTRY_SKIP_SELF) && from == self)
 			continue;
 		used += len;

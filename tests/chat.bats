@@ -61,3 +61,23 @@ teardown() {
 		client_expect_exact "$c" "$(client_name c1): hello, all 100 of you"
 	done
 }
+
+@test "a user leaving a flooded room gets every line the room got before its 'left', no more, no fewer" {
+	# A floods main unthrottled (MaxLinesPerSecond 0: no limit, whatever
+	# TrustLoopback says) while B goes to r1 and back 300 times; per stay
+	# of B in main, the flood lines B got must be exactly those the
+	# observer C saw between "B joined" and "B left"
+	# (tests/lib/joinwindow.pl).  The ring is big and A stays within a
+	# quarter of it of C, so C is never lapped; a round in which B was
+	# told of dropped lines is skipped, not checked.
+	server_start "MaxLinesPerSecond 0" "RingSize 65536" "MaxLineLength 16" \
+		"MaxRooms 4"
+	run perl "$BATS_TEST_DIRNAME/lib/joinwindow.pl" -p "$PORT" -r 300 -t 60
+	[[ $output =~ rounds=([0-9]+)\ checked=([0-9]+)\ skipped_dropped=([0-9]+)\ mismatches=([0-9]+) ]] ||
+		_fail "joinwindow.pl (exit $status) gave no summary:" "$output" || return
+	rounds=${BASH_REMATCH[1]} checked=${BASH_REMATCH[2]} mismatches=${BASH_REMATCH[4]}
+	(( status == 0 && rounds == 300 && mismatches == 0 )) ||
+		_fail "joinwindow.pl exited $status:" "$output" || return
+	(( checked * 2 >= rounds )) ||
+		_fail "only $checked of $rounds rounds were checked, the others had drops:" "$output"
+}
