@@ -75,7 +75,17 @@ enum tag { TAG_CLIENT, TAG_DOORBELL, TAG_MASTER, TAG_HANDOFF, TAG_JANITOR };
 #define PACE_MIN_NS	20000L
 #define PACE_SMALL	32		/* members: a lone line does not pace */
 #define PACE_MAX_STRETCH 16
-#define PACE_MAX_NS	250000000L
+/*
+ * Long enough that the budget decides, not this: MaxClients' default of
+ * 10,000 in one room at the low floor of 5,000 a second.  It was 250 ms,
+ * which let a room of more than 1,250 spend more than the budget: 3,000
+ * idle members of main, paced by the joins, asked 12,000 wake-ups a
+ * second where one cost over 100 us, and a thousand readers waited for
+ * the CPUs at once.  Joining 3,000 into main at 250 a second took 220 s
+ * and more than 300 s then, 88-93 s with this cap (a slow host, runs
+ * alternating).
+ */
+#define PACE_MAX_NS	2000000000L
 #define PACE_HERD	64		/* members woken at one instant, at most */
 #define PACE_PHASES	16		/* instants in an interval, at most */
 
@@ -1204,12 +1214,21 @@ read_input(void)
 struct pacer {
 	int		 paced;		/* pulling on a timer, bell not armed */
 	int64_t		 next;		/* CLOCK_MONOTONIC ns of the next pull */
+	int64_t		 last;		/* and of the last pull that got lines */
 	int		 got;		/* lines came since the last sleep */
 	int		 got_before;	/* and in the waking before that */
 	int		 stretch;	/* the interval's multiplier, 1.. */
 	int64_t		 interval;	/* the last one, ns */
 	int		 halved;	/* and halved this many times */
 };
+
+/* The least budget a room of this size takes (pace.h). */
+static int64_t
+pace_floor(int64_t members)
+{
+	return members <= PACE_SMALL_ROOM ? PACE_BUDGET_SMALL :
+	    PACE_BUDGET_MIN;
+}
 
 /*
  * Rounded up to an eighth of its power of two (1, 1.125, ... 1.875 times
@@ -1222,11 +1241,9 @@ struct pacer {
 static int64_t
 pace_interval(const struct pacer *p, int64_t members)
 {
-	int64_t	 ns, eighth, budget, floor;
+	int64_t	 ns, eighth, budget, floor = pace_floor(members);
 
 	budget = atomic_load_explicit(&shm->pace_budget, memory_order_relaxed);
-	floor = members <= PACE_SMALL_ROOM ? PACE_BUDGET_SMALL :
-	    PACE_BUDGET_MIN;
 	budget = budget < floor ? floor :
 	    budget > PACE_BUDGET_MAX ? PACE_BUDGET_MAX : budget;
 	ns = members * (1000000000L / budget);
@@ -1328,7 +1345,7 @@ timed_pull(uint64_t *took)
 static int
 paced_pull(struct pacer *p, int64_t now)
 {
-	int64_t	 members;
+	int64_t	 members, last = p->last;
 	uint64_t took = 0;
 	int	 got, timed = p->paced;
 
@@ -1344,13 +1361,28 @@ paced_pull(struct pacer *p, int64_t now)
 		return 0;
 	}
 	p->got = 1;
+	p->last = now;
 	/* one reading: the interval and its phases agree on the room */
 	members = atomic_load_explicit(&shm_room(sess.room)->members,
 	    memory_order_relaxed);
-	/* in a small room a lone line (a quiet chat, a client's own echo)
-	 * is no traffic: pace only when lines came in two wakings in a row;
-	 * in a big one every line wakes a herd, so pace at once */
-	if (!p->paced && !p->got_before && members <= PACE_SMALL)
+	/*
+	 * A line the doorbell brought paces only if it looks like traffic.
+	 * In a small room, a lone line (a quiet chat, a client's own echo)
+	 * does not: pace when lines came in two wakings in a row.  In a big
+	 * one, pace when the lines before these came within the interval
+	 * the room would have at its floor: a herd a line then costs more
+	 * than the most frugal timer.  Further apart, a herd a line is
+	 * cheaper; pacing at once there made the timed pull find nothing
+	 * and the room wake twice a line (300 members at 10 lines/s: 610-614
+	 * wake-ups and 27-30 ms of CPU a line; 311 and 20-24 ms this way,
+	 * alternating runs).  Against the interval of the moment's budget
+	 * rather than the floor's, a room of 1000 at 10 lines/s woke 585
+	 * times a line, against 243-530 pacing at once: the budget was far
+	 * above what the machine afforded, since nobody was paced to move
+	 * it, and a herd a line was the dearer.
+	 */
+	if (!p->paced && (members <= PACE_SMALL ? !p->got_before :
+	    now - last >= members * (1000000000L / pace_floor(members))))
 		return 1;
 	p->paced = 1;
 	if (members > PACE_SMALL)
@@ -1394,7 +1426,7 @@ session_loop(void)
 {
 	struct epoll_event	 events[4];
 	struct timespec		 ts, limit_ts, *timeout;
-	struct pacer		 pacer = { 0, 0, 0, 0, 1, 0, 0 };
+	struct pacer		 pacer = { .stretch = 1 };
 	const char		*why;
 	int64_t			 now;
 	int			 readable = 1, writable = 1, eof = 0, busy;
