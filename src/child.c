@@ -8,7 +8,9 @@
  * Output goes through one fixed buffer, written with one write() per
  * wake-up.  Its size bounds everything: a command is taken from the
  * input only when the buffer is empty, and a command adds at most the
- * lines of one ring (its own catch-up) and one reply, so it always fits.
+ * lines of one ring (its own catch-up) and one reply, so it always fits;
+ * /join adds the few its old room got while it took the lock, and should
+ * they ever not fit, they are counted in a "dropped" line.
  * A client that does not read stops its own input and its ring pulls;
  * nothing is queued for it anywhere else, and others never wait for it.
  */
@@ -76,8 +78,10 @@ enum tag { TAG_CLIENT, TAG_DOORBELL, TAG_MASTER, TAG_HANDOFF, TAG_JANITOR };
 #define PACE_SMALL	32		/* members: a lone line does not pace */
 #define PACE_MAX_STRETCH 16
 /*
- * Long enough that the budget decides, not this: MaxClients' default of
- * 10,000 in one room at the low floor of 5,000 a second.  It was 250 ms,
+ * Long enough that the budget decides, not this, up to MaxClients'
+ * default: 10,000 in one room at the low floor of 5,000 a second (beyond
+ * it, up to 50,000, this does).  Stretched, an interval goes to twice
+ * this at most (pace_interval).  It was 250 ms,
  * which let a room of more than 1,250 spend more than the budget: 3,000
  * idle members of main, paced by the joins, asked 12,000 wake-ups a
  * second where one cost over 100 us, and a thousand readers waited for
@@ -714,9 +718,9 @@ bell_listen(int on)
 }
 
 /*
- * Global lock held: into the room, from our "joined" on.  Not from the
- * head before it: what others said between the two was said before we
- * came, and the room heard it before "NAME joined".
+ * Global lock held: into the room, from just after our "joined".  Not
+ * from the head before it: what others said between the two was said
+ * before we came, and the room heard it before "NAME joined".
  */
 static void
 enter_room(int room)
@@ -724,7 +728,7 @@ enter_room(int room)
 	room_add_member(room, sess.slot);
 	sess.room = room;
 	sess.cursor = post_line(room, sess.id, ENTRY_SKIP_SELF, sess.name,
-	    " joined");
+	    " joined") + 1;
 }
 
 void
@@ -749,12 +753,13 @@ session_join(struct session *s, const char *name)
 	}
 	/*
 	 * As in slot_release: a death between the two still tells.  What
-	 * the others said after the catch_up above and before "left" is
-	 * still ours: it goes out before "You joined".  With nobody else in
-	 * the room, nothing came.
+	 * the room got after the catch_up above and before "left" is still
+	 * ours, and goes out before "You joined": a line of someone who has
+	 * left since, or the janitor's "left" for a dead member.  Alone in
+	 * it, under the lock, nobody can add to it: its head is the end.
 	 */
-	if (shm_room(old)->members > 1)
-		catch_up_to(post_line(old, s->id, 0, s->name, " left"));
+	catch_up_to(shm_room(old)->members > 1 ?
+	    post_line(old, s->id, 0, s->name, " left") : room_head(old));
 	room_remove_member(old, s->slot);
 	if (room == -1)
 		room = room_create(name);
@@ -1220,6 +1225,8 @@ struct pacer {
 	int		 stretch;	/* the interval's multiplier, 1.. */
 	int64_t		 interval;	/* the last one, ns */
 	int		 halved;	/* and halved this many times */
+	int		 held;		/* a pull waited for the client */
+	int		 room;		/* what all this is about */
 };
 
 /* The least budget a room of this size takes (pace.h). */
@@ -1252,7 +1259,18 @@ pace_interval(const struct pacer *p, int64_t members)
 	for (eighth = 1; eighth * 16 <= ns; eighth <<= 1)
 		;
 	ns = (ns + eighth - 1) / eighth * eighth * p->stretch >> p->halved;
-	return ns < PACE_MIN_NS ? PACE_MIN_NS : ns;
+	/* stretched, a line waits 4 s at most */
+	return ns < PACE_MIN_NS ? PACE_MIN_NS : ns > 2 * PACE_MAX_NS ?
+	    2 * PACE_MAX_NS : ns;
+}
+
+/* The interval of a room of this size at its floor, the longest one. */
+static int64_t
+floor_interval(int64_t members)
+{
+	int64_t	 ns = members * (1000000000L / pace_floor(members));
+
+	return ns > PACE_MAX_NS ? PACE_MAX_NS : ns;
 }
 
 /*
@@ -1345,17 +1363,28 @@ timed_pull(uint64_t *took)
 static int
 paced_pull(struct pacer *p, int64_t now)
 {
-	int64_t	 members, last = p->last;
+	int64_t	 members, last;
 	uint64_t took = 0;
-	int	 got, timed = p->paced;
+	int	 got, timed;
 
-	if (out_pending() >= PULL_LOW || (p->paced && now < p->next))
+	if (p->room != sess.room)	/* a /join: not the old room's pace */
+		*p = (struct pacer){ .stretch = 1, .room = sess.room };
+	last = p->last;
+	timed = p->paced;
+	if (out_pending() >= PULL_LOW) {
+		p->held = 1;
+		return 0;
+	}
+	if (p->paced && now < p->next)
 		return 0;
 	if (p->paced) {
-		pace_adjust(p, now);
+		/* late for a client that did not read: not the machine */
+		if (!p->held)
+			pace_adjust(p, now);
 		got = timed_pull(&took);
 	} else
 		got = pull(PULL_CHUNK);
+	p->held = 0;
 	if (!got) {
 		p->paced = 0;		/* quiet: back to the doorbell */
 		return 0;
@@ -1382,7 +1411,7 @@ paced_pull(struct pacer *p, int64_t now)
 	 * it, and a herd a line was the dearer.
 	 */
 	if (!p->paced && (members <= PACE_SMALL ? !p->got_before :
-	    now - last >= members * (1000000000L / pace_floor(members))))
+	    now - last >= floor_interval(members)))
 		return 1;
 	p->paced = 1;
 	if (members > PACE_SMALL)
@@ -1426,7 +1455,7 @@ session_loop(void)
 {
 	struct epoll_event	 events[4];
 	struct timespec		 ts, limit_ts, *timeout;
-	struct pacer		 pacer = { .stretch = 1 };
+	struct pacer		 pacer = { .stretch = 1, .room = sess.room };
 	const char		*why;
 	int64_t			 now;
 	int			 readable = 1, writable = 1, eof = 0, busy;
