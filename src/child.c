@@ -81,13 +81,12 @@ enum tag { TAG_CLIENT, TAG_DOORBELL, TAG_MASTER, TAG_HANDOFF, TAG_JANITOR };
  * Long enough that the budget decides, not this, up to MaxClients'
  * default: 10,000 in one room at the low floor of 5,000 a second (beyond
  * it, up to 50,000, this does).  Stretched, an interval goes to twice
- * this at most (pace_interval).  It was 250 ms,
- * which let a room of more than 1,250 spend more than the budget: 3,000
- * idle members of main, paced by the joins, asked 12,000 wake-ups a
- * second where one cost over 100 us, and a thousand readers waited for
- * the CPUs at once.  Joining 3,000 into main at 250 a second took 220 s
- * and more than 300 s then, 88-93 s with this cap (a slow host, runs
- * alternating).
+ * this at most (pace_interval).  It was 250 ms, which let a room of
+ * more than 1,250 spend more than the budget: 3,000 idle members of
+ * main, paced by the joins, asked 12,000 wake-ups a second where one
+ * cost over 100 us, and a thousand readers waited for the CPUs at once.
+ * Joining 3,000 into main at 250 a second took 220 s and more than 300 s
+ * then, 88-93 s with this cap (a slow host, runs alternating).
  */
 #define PACE_MAX_NS	2000000000L
 #define PACE_HERD	64		/* members woken at one instant, at most */
@@ -1237,6 +1236,16 @@ pace_floor(int64_t members)
 	    PACE_BUDGET_MIN;
 }
 
+/* The members' share of budget wake-ups a second, as an interval. */
+static int64_t
+share_ns(int64_t members, int64_t budget)
+{
+	int64_t	 ns = members * (1000000000L / budget);
+
+	return ns < PACE_MIN_NS ? PACE_MIN_NS : ns > PACE_MAX_NS ?
+	    PACE_MAX_NS : ns;
+}
+
 /*
  * Rounded up to an eighth of its power of two (1, 1.125, ... 1.875 times
  * it), so that the members of a room, whose counts agree or nearly, and
@@ -1253,24 +1262,13 @@ pace_interval(const struct pacer *p, int64_t members)
 	budget = atomic_load_explicit(&shm->pace_budget, memory_order_relaxed);
 	budget = budget < floor ? floor :
 	    budget > PACE_BUDGET_MAX ? PACE_BUDGET_MAX : budget;
-	ns = members * (1000000000L / budget);
-	ns = ns < PACE_MIN_NS ? PACE_MIN_NS : ns > PACE_MAX_NS ? PACE_MAX_NS :
-	    ns;
+	ns = share_ns(members, budget);
 	for (eighth = 1; eighth * 16 <= ns; eighth <<= 1)
 		;
 	ns = (ns + eighth - 1) / eighth * eighth * p->stretch >> p->halved;
 	/* stretched, a line waits 4 s at most */
 	return ns < PACE_MIN_NS ? PACE_MIN_NS : ns > 2 * PACE_MAX_NS ?
 	    2 * PACE_MAX_NS : ns;
-}
-
-/* The interval of a room of this size at its floor, the longest one. */
-static int64_t
-floor_interval(int64_t members)
-{
-	int64_t	 ns = members * (1000000000L / pace_floor(members));
-
-	return ns > PACE_MAX_NS ? PACE_MAX_NS : ns;
 }
 
 /*
@@ -1411,7 +1409,7 @@ paced_pull(struct pacer *p, int64_t now)
 	 * it, and a herd a line was the dearer.
 	 */
 	if (!p->paced && (members <= PACE_SMALL ? !p->got_before :
-	    now - last >= floor_interval(members)))
+	    now - last >= share_ns(members, pace_floor(members))))
 		return 1;
 	p->paced = 1;
 	if (members > PACE_SMALL)
