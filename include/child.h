@@ -19,7 +19,6 @@ struct session {
 	int		 fd;
 	int		 slot;
 	int		 room;
-	uint64_t	 id;
 	uint64_t	 cursor;	/* next ring sequence to deliver */
 	uint64_t	 dropped;	/* lines lost, not yet told */
 	char		 name[NAME_SIZE];

@@ -58,8 +58,7 @@ void	rooms_rebuild(void);
  * after the global lock is released, since one doorbell write wakes every
  * armed reader of a big room, which is no work to do inside a lock.
  */
-uint64_t room_post(int room, uint64_t from, uint32_t flags,
-	    const struct iovec *, int);	/* the line's seq */
+uint64_t room_post(int room, const struct iovec *, int); /* the line's seq */
 void	room_ring(int room);
 void	doorbells_ring_all(void);	/* after a death: wake everyone */
 
@@ -71,8 +70,8 @@ void	doorbells_ring_all(void);	/* after a death: wake everyone */
  * *dropped and the pull stops right after them, so the caller can tell
  * the client in the right place.  Returns the bytes copied.
  */
-size_t	room_pull(int room, uint64_t *cursor, uint64_t end, uint64_t self,
-	    char *buf, size_t space, uint64_t *dropped);
+size_t	room_pull(int room, uint64_t *cursor, uint64_t end, char *buf,
+	    size_t space, uint64_t *dropped);
 uint64_t room_head(int room);
 
 /* The doorbell latch: a reader about to sleep arms it. */

@@ -35,7 +35,7 @@
 #include "config.h"
 
 #define SHM_MAGIC		0x63686174645f7631ULL	/* "chatd_v1" */
-#define SHM_LAYOUT_VERSION	5
+#define SHM_LAYOUT_VERSION	6
 
 #define NAME_MIN_LEN		2
 #define NAME_MAX_LEN		20
@@ -63,7 +63,6 @@ struct client_slot {
 	int32_t		prev;		/* global lock: room members */
 	uint32_t	flags;		/* global lock: SLOT_UNWATCHED */
 	uint64_t	pid_start;	/* owner: its /proc start time */
-	uint64_t	session;	/* global lock: unique per connection */
 	int64_t		since;		/* global lock: connect time (epoch s) */
 	char		name[NAME_SIZE];/* global lock */
 };
@@ -79,13 +78,10 @@ struct room {
 	uint32_t	pad;
 };
 
-#define ENTRY_SKIP_SELF	0x1	/* the poster does not get this line */
-
 struct ring_entry {
 	_Atomic uint64_t seq;		/* room lock; ENTRY_BUSY while written */
-	uint64_t	from;		/* poster's session, for ENTRY_SKIP_SELF */
-	uint32_t	flags;
 	uint32_t	len;		/* bytes of text, the '\n' included */
+	uint32_t	pad;
 	char		text[];
 };
 #define ENTRY_BUSY	UINT64_MAX
@@ -115,7 +111,6 @@ struct shm_header {
 	pthread_mutex_t	lock;		/* the global lock */
 	_Atomic int32_t	lock_holder;	/* pid holding it, for repair */
 	int32_t		free_slot;	/* global lock: free list head */
-	uint64_t	next_session;	/* global lock */
 	uint64_t	name_counter;	/* global lock: the generator's walk */
 	uint64_t	name_step;	/* fixed: coprime to the pair count */
 	uint64_t	name_start;	/* fixed */
@@ -161,7 +156,7 @@ struct shm_header {
 				    (uint32_t)((ticket) + 1))
 #define SEAT_TICKET(seat)	((int)(uint32_t)(seat) - 1)
 
-_Static_assert(sizeof(struct ring_entry) == 24, "ring entry header");
+_Static_assert(sizeof(struct ring_entry) == 16, "ring entry header");
 _Static_assert(sizeof(struct client_slot) % 8 == 0, "slot alignment");
 
 extern struct shm_header	*shm;

@@ -422,8 +422,8 @@ pull_to(uint64_t end, size_t limit)
 			space = limit;
 		if (space <= NOTICE_SPACE)
 			break;
-		n = room_pull(sess.room, &sess.cursor, end, sess.id,
-		    out + out_len, space - NOTICE_SPACE, &sess.dropped);
+		n = room_pull(sess.room, &sess.cursor, end, out + out_len,
+		    space - NOTICE_SPACE, &sess.dropped);
 		out_len += n;
 		if (sess.dropped > 0) {
 			out_printf("Server is very busy and dropped %llu "
@@ -530,8 +530,7 @@ ring_pending(void)
 
 /* Returns the line's seq. */
 static uint64_t
-post_line(int room, uint64_t from, uint32_t flags, const char *a,
-    const char *b)
+post_line(int room, const char *a, const char *b)
 {
 	struct iovec	 iov[2];
 	uint64_t	 seq;
@@ -540,7 +539,7 @@ post_line(int room, uint64_t from, uint32_t flags, const char *a,
 	iov[0].iov_len = strlen(a);
 	iov[1].iov_base = (void *)b;
 	iov[1].iov_len = strlen(b);
-	seq = room_post(room, from, flags, iov, 2);
+	seq = room_post(room, iov, 2);
 	ring_later(room);
 	return seq;
 }
@@ -557,7 +556,7 @@ slot_release(int slot)
 	 * than never) */
 	if (room >= 0) {
 		if (shm_room(room)->members > 1)
-			post_line(room, s->session, 0, s->name, " left");
+			post_line(room, s->name, " left");
 		room_remove_member(room, slot);
 	}
 	name_remove(slot);
@@ -726,8 +725,7 @@ enter_room(int room)
 {
 	room_add_member(room, sess.slot);
 	sess.room = room;
-	sess.cursor = post_line(room, sess.id, ENTRY_SKIP_SELF, sess.name,
-	    " joined") + 1;
+	sess.cursor = post_line(room, sess.name, " joined") + 1;
 }
 
 void
@@ -758,7 +756,7 @@ session_join(struct session *s, const char *name)
 	 * it, under the lock, nobody can add to it: its head is the end.
 	 */
 	catch_up_to(shm_room(old)->members > 1 ?
-	    post_line(old, s->id, 0, s->name, " left") : room_head(old));
+	    post_line(old, s->name, " left") : room_head(old));
 	room_remove_member(old, s->slot);
 	if (room == -1)
 		room = room_create(name);
@@ -785,7 +783,7 @@ session_rename(struct session *s, const char *name)
 	name_insert(s->slot);
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	snprintf(line, sizeof(line), "%s is now %s", old, name);
-	post_line(s->room, s->id, 0, line, "");
+	post_line(s->room, line, "");
 	state_unlock();
 	log_debug("%s is now %s", old, name);
 }
@@ -801,7 +799,7 @@ session_say(struct session *s, const char *text, size_t len)
 	iov[1].iov_len = 2;
 	iov[2].iov_base = (void *)text;
 	iov[2].iov_len = len;
-	room_post(s->room, s->id, 0, iov, 3);
+	room_post(s->room, iov, 3);
 	if (others_listen(s->room))
 		room_ring(s->room);
 	atomic_fetch_add_explicit(&shm->lines, 1, memory_order_relaxed);
@@ -943,9 +941,7 @@ session_start(int fd)
 	}
 	slot = shm_slot(sess.slot);
 	shm->free_slot = slot->next;
-	sess.id = shm->next_session++;
 	name_generate(sess.name);
-	slot->session = sess.id;
 	slot->since = (int64_t)time(NULL);
 	slot->room = -1;
 	slot->next = slot->prev = -1;

@@ -401,8 +401,7 @@ doorbells_ring_all(void)
 }
 
 uint64_t
-room_post(int room, uint64_t from, uint32_t flags, const struct iovec *iov,
-    int n)
+room_post(int room, const struct iovec *iov, int n)
 {
 	struct room		*r = shm_room(room);
 	struct ring_entry	*e;
@@ -424,8 +423,6 @@ room_post(int room, uint64_t from, uint32_t flags, const struct iovec *iov,
 	}
 	e->text[len++] = '\n';
 	e->len = (uint32_t)len;
-	e->from = from;
-	e->flags = flags;
 	atomic_store_explicit(&e->seq, seq, memory_order_release);
 	atomic_store(&r->head, seq + 1);	/* seq_cst: pairs with room_arm */
 	room_unlock(r);
@@ -469,14 +466,13 @@ lapped(int room, uint64_t *cursor, uint64_t end, uint64_t seq,
 }
 
 size_t
-room_pull(int room, uint64_t *cursor, uint64_t end, uint64_t self, char *buf,
-    size_t space, uint64_t *dropped)
+room_pull(int room, uint64_t *cursor, uint64_t end, char *buf, size_t space,
+    uint64_t *dropped)
 {
 	uint64_t		 seq;
 	struct ring_entry	*e;
 	size_t			 used = 0;
-	uint32_t		 len, flags;
-	uint64_t		 from;
+	uint32_t		 len;
 
 	if (end - *cursor > shm->ring_size) {
 		/* half a ring behind the head, so the next posts do not lap
@@ -490,8 +486,6 @@ room_pull(int room, uint64_t *cursor, uint64_t end, uint64_t self, char *buf,
 		if (atomic_load_explicit(&e->seq, memory_order_acquire) != seq)
 			return lapped(room, cursor, end, seq, dropped, used);
 		len = e->len;
-		flags = e->flags;
-		from = e->from;
 		if (len > shm->entry_text_max)
 			len = shm->entry_text_max;
 		if (len > space - used)
@@ -500,8 +494,6 @@ room_pull(int room, uint64_t *cursor, uint64_t end, uint64_t self, char *buf,
 		atomic_thread_fence(memory_order_acquire);
 		if (atomic_load_explicit(&e->seq, memory_order_relaxed) != seq)
 			return lapped(room, cursor, end, seq, dropped, used);
-		if ((flags & ENTRY_SKIP_SELF) && from == self)
-			continue;
 		used += len;
 	}
 	*cursor = seq;

@@ -249,7 +249,6 @@ initialise(const struct config *conf)
 	}
 	strcpy(shm_room(ROOM_MAIN)->name, "main");
 	shm->rooms_used = 1;
-	shm->next_session = 1;
 	names_init(shm);
 	/* last: whoever checks the magic sees a finished segment */
 	atomic_thread_fence(memory_order_release);

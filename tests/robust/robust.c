@@ -341,7 +341,7 @@ post(int room, const char *a, const char *b)
 	iov[0].iov_len = strlen(a);
 	iov[1].iov_base = (void *)b;
 	iov[1].iov_len = strlen(b);
-	room_post(room, 0, 0, iov, 2);
+	room_post(room, iov, 2);
 }
 
 /* A two-step transfer under the journal (chatd's data has no journal:
@@ -378,7 +378,6 @@ connect_session(void)
 	slot = shm_slot(my_slot);
 	shm->free_slot = slot->next;
 	maybe_die();
-	slot->session = shm->next_session++;
 	name_generate(name);
 	slot->room = -1;
 	slot->next = slot->prev = -1;
