@@ -35,7 +35,7 @@
 #include "config.h"
 
 #define SHM_MAGIC		0x63686174645f7631ULL	/* "chatd_v1" */
-#define SHM_LAYOUT_VERSION	6
+#define SHM_LAYOUT_VERSION	7
 
 #define NAME_MIN_LEN		2
 #define NAME_MAX_LEN		20
@@ -134,14 +134,16 @@ struct shm_header {
 	_Atomic int	log_gmtoff;
 
 	/* pacing (pace.c): the wake-ups a second the machine affords paced
-	 * readers, which the master moves; the timed pulls so far and the
-	 * lines they took, which tell it who is paced and how much a
-	 * wake-up carries, on a line of their own since readers of busy
-	 * rooms add to them thousands of times a second */
+	 * readers, which the master moves; the timed pulls so far, those of
+	 * them in rooms of more than PACE_BIG_ROOM, and the lines the others
+	 * took, which tell it who is paced and how much a wake-up carries,
+	 * on a line of their own since readers of busy rooms add to them
+	 * thousands of times a second */
 	_Atomic uint32_t pace_budget;
 	_Alignas(64) _Atomic uint64_t paced_pulls;
+	_Atomic uint64_t paced_big;
 	_Atomic uint64_t paced_lines;
-	char		 pad_paced[48];
+	char		 pad_paced[40];
 };
 
 /*

@@ -79,16 +79,16 @@ enum tag { TAG_CLIENT, TAG_DOORBELL, TAG_MASTER, TAG_HANDOFF, TAG_JANITOR };
 #define PACE_MAX_STRETCH 16
 /*
  * Long enough that the budget decides, not this, up to MaxClients'
- * default: 10,000 in one room at the low floor of 5,000 a second (beyond
- * it, up to 50,000, this does).  Stretched, an interval goes to twice
- * this at most (pace_interval).  It was 250 ms, which let a room of
+ * default: 10,000 in one room at the lowest floor of 2,000 a second
+ * (beyond it, up to 50,000, this does).  Stretched, an interval goes to
+ * twice this at most (pace_interval).  It was 250 ms, which let a room of
  * more than 1,250 spend more than the budget: 3,000 idle members of
  * main, paced by the joins, asked 12,000 wake-ups a second where one
  * cost over 100 us, and a thousand readers waited for the CPUs at once.
  * Joining 3,000 into main at 250 a second took 220 s and more than 300 s
- * then, 88-93 s with this cap (a slow host, runs alternating).
+ * then, 88-93 s with a cap of 2 s (a slow host, runs alternating).
  */
-#define PACE_MAX_NS	2000000000L
+#define PACE_MAX_NS	5000000000L
 #define PACE_HERD	64		/* members woken at one instant, at most */
 #define PACE_PHASES	16		/* instants in an interval, at most */
 
@@ -1229,7 +1229,7 @@ static int64_t
 pace_floor(int64_t members)
 {
 	return members <= PACE_SMALL_ROOM ? PACE_BUDGET_SMALL :
-	    PACE_BUDGET_MIN;
+	    members <= PACE_BIG_ROOM ? PACE_BUDGET_MIN : PACE_BUDGET_HUGE;
 }
 
 /* The members' share of budget wake-ups a second, as an interval. */
@@ -1262,7 +1262,7 @@ pace_interval(const struct pacer *p, int64_t members)
 	for (eighth = 1; eighth * 16 <= ns; eighth <<= 1)
 		;
 	ns = (ns + eighth - 1) / eighth * eighth * p->stretch >> p->halved;
-	/* stretched, a line waits 4 s at most */
+	/* stretched, a line waits 10 s at most */
 	return ns < PACE_MIN_NS ? PACE_MIN_NS : ns > 2 * PACE_MAX_NS ?
 	    2 * PACE_MAX_NS : ns;
 }
@@ -1337,8 +1337,10 @@ pace_halve(struct pacer *p, uint64_t took)
 }
 
 /*
- * For the master (pace.c): a timed pull, and the lines it took.  A pull
- * the doorbell asked for is not counted: it is a line's own wake-up.
+ * For the master (pace.c): a timed pull, and the lines it took, which in
+ * a room of more than PACE_BIG_ROOM are no sign that its wake-ups are
+ * worth it.  A pull the doorbell asked for is not counted: it is a
+ * line's own wake-up.
  */
 static int
 timed_pull(uint64_t *took)
@@ -1348,8 +1350,13 @@ timed_pull(uint64_t *took)
 
 	*took = sess.cursor - from;
 	atomic_fetch_add_explicit(&shm->paced_pulls, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&shm->paced_lines, *took,
-	    memory_order_relaxed);
+	if (atomic_load_explicit(&shm_room(sess.room)->members,
+	    memory_order_relaxed) > PACE_BIG_ROOM)
+		atomic_fetch_add_explicit(&shm->paced_big, 1,
+		    memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&shm->paced_lines, *took,
+		    memory_order_relaxed);
 	return got;
 }
 

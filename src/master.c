@@ -972,10 +972,11 @@ static void
 pace_step(void)
 {
 	struct pace_sample	 now;
-	uint64_t		 ticks, pulls;
+	uint64_t		 ticks = 1, pulls, big, ms;
 	uint32_t		 was, budget;
 	int			 busy;
 
+	/* more than one tick: the master itself waited for a CPU */
 	if (read(pacefd, &ticks, sizeof(ticks)) == -1 && errno != EAGAIN)
 		fatal("timerfd");
 	if (pace_sample(statfd, &now) == -1 || now.pulls == pool->pace.pulls) {
@@ -988,12 +989,15 @@ pace_step(void)
 	if (budget != was) {
 		atomic_store(&shm->pace_budget, budget);
 		pulls = now.pulls - pool->pace.pulls;	/* > 0: see above */
+		big = now.big - pool->pace.big;
+		ms = PACE_PERIOD_MS * (ticks > 0 ? ticks : 1);
 		log_debug("paced readers: %u wake-ups a second (CPUs %d%% "
-		    "busy; %llu timed pulls a second, %llu lines each)",
-		    budget, busy,
-		    (unsigned long long)(pulls * 1000 / PACE_PERIOD_MS),
-		    (unsigned long long)((now.lines - pool->pace.lines) /
-		    pulls));
+		    "busy; %llu timed pulls a second, %llu of them in rooms "
+		    "of over %d, the others %llu lines each)", budget, busy,
+		    (unsigned long long)(pulls * 1000 / ms),
+		    (unsigned long long)(big * 1000 / ms), PACE_BIG_ROOM,
+		    (unsigned long long)(pulls > big ? (now.lines -
+		    pool->pace.lines) / (pulls - big) : 0));
 	}
 	pool->pace = now;
 }

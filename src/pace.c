@@ -25,6 +25,18 @@
  * busy, only each round trip longer and the room slower (measured: a
  * room of 1000 from 3.0 to 2.0 million lines/s at 25,000).  Such a room
  * brings the budget back up to where it started.
+ *
+ * Not in a room of more than PACE_BIG_ROOM, though: its pulls and lines
+ * are left out of the lines a wake-up carries (child.c, timed_pull).
+ * There the lines
+ * a wake-up carries grow with the interval, which is long because the
+ * room is, not because its senders are clocked by it, and a wake-up of
+ * one of thousands of processes costs far more than its lines (200-300
+ * us on a slow host, measured).  Such a room is paced by how busy the
+ * CPUs are alone.  10,000 clients joining main at 250 a second (each
+ * arrival a line to everyone) carried 30-200 lines a pull on that host
+ * while thousands of readers waited for a CPU; counted, they held the
+ * budget at 4,000-20,000, and 8,500 got in within 600 s.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -83,6 +95,7 @@ pace_sample(int fd, struct pace_sample *s)
 	int		 i;
 
 	s->pulls = atomic_load(&shm->paced_pulls);
+	s->big = atomic_load(&shm->paced_big);
 	s->lines = atomic_load(&shm->paced_lines);
 	if ((n = pread(fd, buf, sizeof(buf) - 1, 0)) <= 0)
 		return -1;
@@ -108,7 +121,8 @@ uint32_t
 pace_next_budget(uint32_t budget, const struct pace_sample *was,
     const struct pace_sample *now, int *busy_percent)
 {
-	uint64_t	 b = budget, busy, total, pulls, per_pull;
+	uint64_t	 b = budget, busy, total, pulls, big, per_pull = 0;
+	uint64_t	 floor;
 
 	*busy_percent = -1;
 	if (now->total <= was->total || now->busy < was->busy ||
@@ -118,8 +132,11 @@ pace_next_budget(uint32_t budget, const struct pace_sample *was,
 	total = now->total - was->total;
 	busy = (busy > total ? total : busy) * 100 / total;
 	*busy_percent = (int)busy;
-	pulls = now->pulls - was->pulls;
-	per_pull = (now->lines - was->lines) / pulls;
+	/* the lines a wake-up carries, big rooms' left out (see above) */
+	big = now->big - was->big;
+	pulls = now->pulls - was->pulls - big;
+	if (pulls > 0)
+		per_pull = (now->lines - was->lines) / pulls;
 
 	if (busy < BUSY_LOW)
 		b = b * 17 / 16;
@@ -130,8 +147,10 @@ pace_next_budget(uint32_t budget, const struct pace_sample *was,
 		b = b * 3 / 4;
 	else if (per_pull < LINES_FEW && busy >= BUSY_HIGH)
 		b = b * 7 / 8;
-	if (b < PACE_BUDGET_MIN)
-		b = PACE_BUDGET_MIN;
+	/* the lowest floor only while a room that may go there is paced */
+	floor = big > 0 ? PACE_BUDGET_HUGE : PACE_BUDGET_MIN;
+	if (b < floor)
+		b = floor;
 	if (b > PACE_BUDGET_MAX)
 		b = PACE_BUDGET_MAX;
 	return (uint32_t)b;
