@@ -51,8 +51,12 @@ int	 pace_open(void);
 int	 pace_close(int fd);
 /* The CPUs' times and the segment's pace counters; -1: unreadable. */
 int	 pace_sample(int fd, struct pace_sample *);
-/* The next budget, from the last one and what passed between samples. */
+/*
+ * The next budget, from the last one and what passed between samples;
+ * how busy the CPUs were and the lines a pull carried, as it judged them.
+ */
 uint32_t pace_next_budget(uint32_t budget, const struct pace_sample *was,
-	    const struct pace_sample *now, int *busy_percent);
+	    const struct pace_sample *now, int *busy_percent,
+	    uint64_t *lines_per_pull);
 
 #endif

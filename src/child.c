@@ -1343,15 +1343,14 @@ pace_halve(struct pacer *p, uint64_t took)
  * line's own wake-up.
  */
 static int
-timed_pull(uint64_t *took)
+timed_pull(uint64_t *took, int64_t members)
 {
 	uint64_t from = sess.cursor;
 	int	 got = pull(PULL_CHUNK);
 
 	*took = sess.cursor - from;
 	atomic_fetch_add_explicit(&shm->paced_pulls, 1, memory_order_relaxed);
-	if (atomic_load_explicit(&shm_room(sess.room)->members,
-	    memory_order_relaxed) > PACE_BIG_ROOM)
+	if (members > PACE_BIG_ROOM)
 		atomic_fetch_add_explicit(&shm->paced_big, 1,
 		    memory_order_relaxed);
 	else
@@ -1378,11 +1377,15 @@ paced_pull(struct pacer *p, int64_t now)
 	}
 	if (p->paced && now < p->next)
 		return 0;
+	/* one reading: what is counted, the interval and its phases agree
+	 * on the room */
+	members = atomic_load_explicit(&shm_room(sess.room)->members,
+	    memory_order_relaxed);
 	if (p->paced) {
 		/* late for a client that did not read: not the machine */
 		if (!p->held)
 			pace_adjust(p, now);
-		got = timed_pull(&took);
+		got = timed_pull(&took, members);
 	} else
 		got = pull(PULL_CHUNK);
 	p->held = 0;
@@ -1392,9 +1395,6 @@ paced_pull(struct pacer *p, int64_t now)
 	}
 	p->got = 1;
 	p->last = now;
-	/* one reading: the interval and its phases agree on the room */
-	members = atomic_load_explicit(&shm_room(sess.room)->members,
-	    memory_order_relaxed);
 	/*
 	 * A line the doorbell brought paces only if it looks like traffic.
 	 * In a small room, a lone line (a quiet chat, a client's own echo)

@@ -972,7 +972,7 @@ static void
 pace_step(void)
 {
 	struct pace_sample	 now;
-	uint64_t		 ticks = 1, pulls, big, ms;
+	uint64_t		 ticks = 1, pulls, per_pull, ms;
 	uint32_t		 was, budget;
 	int			 busy;
 
@@ -985,19 +985,17 @@ pace_step(void)
 		return;
 	}
 	was = atomic_load(&shm->pace_budget);
-	budget = pace_next_budget(was, &pool->pace, &now, &busy);
+	budget = pace_next_budget(was, &pool->pace, &now, &busy, &per_pull);
 	if (budget != was) {
 		atomic_store(&shm->pace_budget, budget);
 		pulls = now.pulls - pool->pace.pulls;	/* > 0: see above */
-		big = now.big - pool->pace.big;
-		ms = PACE_PERIOD_MS * (ticks > 0 ? ticks : 1);
+		ms = PACE_PERIOD_MS * ticks;	/* a read gives 1 or more */
 		log_debug("paced readers: %u wake-ups a second (CPUs %d%% "
 		    "busy; %llu timed pulls a second, %llu of them in rooms "
 		    "of over %d, the others %llu lines each)", budget, busy,
 		    (unsigned long long)(pulls * 1000 / ms),
-		    (unsigned long long)(big * 1000 / ms), PACE_BIG_ROOM,
-		    (unsigned long long)(pulls > big ? (now.lines -
-		    pool->pace.lines) / (pulls - big) : 0));
+		    (unsigned long long)((now.big - pool->pace.big) * 1000 /
+		    ms), PACE_BIG_ROOM, (unsigned long long)per_pull);
 	}
 	pool->pace = now;
 }

@@ -28,11 +28,10 @@
  *
  * Not in a room of more than PACE_BIG_ROOM, though: its pulls and lines
  * are left out of the lines a wake-up carries (child.c, timed_pull).
- * There the lines
- * a wake-up carries grow with the interval, which is long because the
- * room is, not because its senders are clocked by it, and a wake-up of
- * one of thousands of processes costs far more than its lines (200-300
- * us on a slow host, measured).  Such a room is paced by how busy the
+ * There those grow with the interval, which is long because the room
+ * is, not because its senders are clocked by it, and a wake-up of one of
+ * thousands of processes costs far more than its lines (200-300 us on a
+ * slow host, measured).  Such a room is paced by how busy the
  * CPUs are alone.  10,000 clients joining main at 250 a second (each
  * arrival a line to everyone) carried 30-200 lines a pull on that host
  * while thousands of readers waited for a CPU; counted, they held the
@@ -119,12 +118,14 @@ pace_sample(int fd, struct pace_sample *s)
 
 uint32_t
 pace_next_budget(uint32_t budget, const struct pace_sample *was,
-    const struct pace_sample *now, int *busy_percent)
+    const struct pace_sample *now, int *busy_percent,
+    uint64_t *lines_per_pull)
 {
 	uint64_t	 b = budget, busy, total, pulls, big, per_pull = 0;
 	uint64_t	 floor;
 
 	*busy_percent = -1;
+	*lines_per_pull = 0;
 	if (now->total <= was->total || now->busy < was->busy ||
 	    now->pulls <= was->pulls)
 		return budget;
@@ -137,6 +138,7 @@ pace_next_budget(uint32_t budget, const struct pace_sample *was,
 	pulls = now->pulls - was->pulls - big;
 	if (pulls > 0)
 		per_pull = (now->lines - was->lines) / pulls;
+	*lines_per_pull = per_pull;
 
 	if (busy < BUSY_LOW)
 		b = b * 17 / 16;
