@@ -184,3 +184,56 @@ idle_count() {
 	(( failures == 1 )) ||
 		_fail "expected the fork failure logged once, it was logged $failures times"
 }
+
+# usr1_until ERE: SIGUSR1 the master until it logs a line matching ERE,
+# among the lines it logs from now on.
+usr1_until() {
+	local end seen
+	seen=$(wc -l <"$SERVER_LOG")
+	_deadline end
+	while :; do
+		server_signal USR1
+		tail -n "+$(( seen + 1 ))" "$SERVER_LOG" | grep -a -q -E -- "$1" &&
+			return 0
+		if ! _before "$end"; then
+			_fail "the master never logged /$1/ on SIGUSR1:" \
+				"$(grep -a 'SIGUSR1: children' "$SERVER_LOG" | tail -n 3 | sed 's/^/  | /')"
+			return 1
+		fi
+		_nap 0.1
+	done
+}
+
+@test "connections queued for the pool when its children exit still count against MaxClients" {
+	# three slots, and MaxClients lowered to 2 below: the master's count
+	# of sessions, not the segment, turns the third client away
+	server_start "MaxClients 3" "MinSpare 2" "MaxSpare 2"
+	usr1_until '^SIGUSR1: children: 2 idle, 0 busy, 0 starting'
+	# the idle children cannot take anything, and none can be forked
+	local idle pid
+	idle=$(server_children)
+	for pid in $idle; do kill -s STOP "$pid"; done
+	touch "$CHATD_TORTURE_DIR/fork-fails"
+	client_connect alice
+	client_connect bob
+	usr1_until '^SIGUSR1: children: 0 idle, 2 busy'
+	# both hand-offs wait in the pool's socket while every child leaves
+	sed -i 's/^MaxClients 3$/MaxClients 2/' "$SERVER_CONF"
+	printf 'Motd replaced\n' >>"$SERVER_CONF"
+	server_signal HUP
+	wait_log '^SIGHUP: replacing the children'
+	for pid in $idle; do kill -s CONT "$pid"; done
+	for pid in $idle; do
+		_wait_gone "$pid" || _fail "idle child $pid outlived the SIGHUP"
+	done
+	rm "$CHATD_TORTURE_DIR/fork-fails"
+	# new children take the two, and the server is full
+	_client_greeted alice
+	_client_greeted bob
+	client_connect carol
+	client_expect_next_exact carol "Server is full, try again later"
+	client_expect_closed carol
+	usr1_until '^SIGUSR1: children: [0-9]+ idle, 2 busy'
+	client_send alice "still served"
+	client_expect_exact alice "$(client_name alice): still served"
+}
