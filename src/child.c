@@ -198,13 +198,19 @@ child_buffers_init(const struct config *c)
  * idle connection cost (152 -> 123 KiB at 3,000, MemAvailable,
  * measured), and no socket option releases it.  splice(2) from a pipe
  * hands the pipe's own pages to the socket instead, and they are freed
- * once the client's kernel has them.  So a small write, a chat's usual,
- * goes through the pipe.  That is two more system calls a write (the
- * check in out_pipe_use and the pipe), which a busy connection feels
- * (fan-out at C=10 lost a third of its rate, measured), so a big write,
- * or the SPLICE_RATE'th in a second, is a plain one, and the process
- * stays with plain writes for good: it holds the fragment from then on
- * anyway.
+ * once the client's kernel has them.  So output of a few pages or less,
+ * a chat's usual, goes through the pipe, a page at a time.  That is two
+ * more system calls a page (the check in out_pipe_use and the pipe),
+ * which a busy connection feels (fan-out at C=10 lost a third of its
+ * rate, measured), so bigger output, or the SPLICE_RATE'th page in a
+ * second, is a plain write, and the process stays with plain writes for
+ * good: it holds the fragment from then on anyway.  Not output of over
+ * one page, as at first: a paced member of a big room pulls seconds of
+ * lines at once, and joining 10,000 into main at 250 a second, whose
+ * members pull every 2-5 s, sent nine in ten of them over to plain
+ * writes (4,129 of 4,478 children at 4,000 held); held, they cost 146
+ * KiB a connection, and 114 with these pulls piped (MemAvailable, one
+ * run each, same host).
  *
  * A paced member of a big room goes over sooner, at SPLICE_RATE_PACED:
  * in a room of 1000 at 200 lines/s it writes 30-50 times a second, and
@@ -219,7 +225,7 @@ child_buffers_init(const struct config *c)
  * a fifth of its rate, measured.)  Piped bytes go out before any later
  * write.
  */
-#define SPLICE_MAX	4096	/* one pipe page: written whole, never split */
+#define SPLICE_MAX	4096	/* one pipe page: each write fills it at most */
 #define SPLICE_RATE	100	/* writes a second that end the piping */
 #define SPLICE_RATE_PACED 20	/* for a paced member of a big room */
 
@@ -234,10 +240,12 @@ static int	 plain_paced;	/* and so this process holds the fragment */
 static int64_t	 now_ns(void);
 
 /*
- * Whether this write goes through the pipe; past the rate, none again.
- * A piped write's page stays with the data until the client's kernel has
- * it: many small ones to a client that stopped reading would hold a page
- * each, where plain writes share one fragment.  So a write is piped only
+ * Whether the next page of output (of len bytes in all) goes through
+ * the pipe; past the rate, none again.
+ *
+ * A piped page stays with the data until the client's kernel has it:
+ * many small writes to a client that stopped reading would hold a page
+ * each, where plain writes share one fragment.  So output is piped only
  * while the socket holds at most SPLICE_UNACKED such pages, counted
  * from the last time nothing was in it (SIOCOUTQ: unsent or
  * unacknowledged): a remote client holds 16 KiB at most, less than the
@@ -263,7 +271,8 @@ out_pipe_use(size_t len)
 
 	if (out_pipe[1] == -1)
 		return 0;
-	if (len <= SPLICE_MAX && ioctl(sess.fd, SIOCOUTQ, &queued) == 0 &&
+	if (len <= SPLICE_MAX * SPLICE_UNACKED &&
+	    ioctl(sess.fd, SIOCOUTQ, &queued) == 0 &&
 	    (queued == 0 ? (piped_unacked = 0) : piped_unacked) <
 	    SPLICE_UNACKED) {
 		piped_unacked++;
@@ -378,9 +387,10 @@ out_flush(void)
 		out_peak = out_len;
 	while (out_pending() > 0) {
 		if (out_piped == 0 && out_pipe_use(out_len - out_off)) {
-			/* at most PIPE_BUF into an empty pipe: all of it */
+			/* a page at most into an empty pipe: all of it */
+			n = (ssize_t)(out_len - out_off);
 			if ((n = write(out_pipe[1], out + out_off,
-			    out_len - out_off)) == -1)
+			    n < SPLICE_MAX ? (size_t)n : SPLICE_MAX)) == -1)
 				return -1;
 			out_off += (size_t)n;
 			out_piped = (size_t)n;
