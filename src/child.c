@@ -420,10 +420,24 @@ out_flush(void)
  * Ring lines below end into the buffer, and the "dropped" line where
  * they were lost.
  */
+static size_t
+pull_into(uint64_t end, size_t space)
+{
+	return space <= NOTICE_SPACE ? 0 : room_pull(sess.room, &sess.cursor,
+	    end, out + out_len, space - NOTICE_SPACE, &sess.dropped);
+}
+
+/*
+ * Piped output leaves a page at a time (out_pipe_use), so it is pulled a
+ * page at a time too, each written before the next: the buffer's first
+ * page is then the only one a quiet child touches.  Pulled whole, the
+ * seconds of joins a paced member of main gets at once touched two or
+ * three pages more in each of 10,000 children.
+ */
 static int
 pull_to(uint64_t end, size_t limit)
 {
-	size_t	 space, n;
+	size_t	 space, page, n;
 	int	 got = 0;
 
 	while ((int64_t)(end - sess.cursor) > 0) {
@@ -432,8 +446,16 @@ pull_to(uint64_t end, size_t limit)
 			space = limit;
 		if (space <= NOTICE_SPACE)
 			break;
-		n = room_pull(sess.room, &sess.cursor, end, out + out_len,
-		    space - NOTICE_SPACE, &sess.dropped);
+		page = space;
+		if (out_pipe[1] != -1 && out_len < SPLICE_MAX &&
+		    page > SPLICE_MAX - out_len)
+			page = SPLICE_MAX - out_len;
+		n = pull_into(end, page);
+		if (n == 0 && sess.dropped == 0 && page < space) {
+			if (out_pending() > 0 && out_flush() == 1)
+				continue;	/* the page went: fill it again */
+			n = pull_into(end, space);	/* cannot wait */
+		}
 		out_len += n;
 		if (sess.dropped > 0) {
 			out_printf("Server is very busy and dropped %llu "
