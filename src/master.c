@@ -56,8 +56,14 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
+#if defined(__has_include)
+#if __has_include(<sys/rseq.h>)
+#include <sys/rseq.h>
+#endif
+#endif
 
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -1350,6 +1356,42 @@ dontfork_mapping_of(uintptr_t addr)
 	return madvise((void *)lo, hi - lo, MADV_DONTFORK);
 }
 
+/*
+ * glibc (2.35 on) registers each thread's rseq area with the kernel,
+ * which then writes the number of the CPU into it whenever the thread
+ * comes back from being preempted or moved: in every child, once it ran.
+ * The area is at the end of the thread's control block, on a page of
+ * its own, so each child wrote a private copy of that page, 4 KiB, for
+ * a number chatd never reads (sched_getcpu(3) does, and falls back to a
+ * system call once the area says it is not registered).  Children
+ * inherit the registration, so the master drops it before it forks.
+ * The kernel takes back exactly what was registered: the size glibc
+ * gave, at least the 32 bytes of the first struct rseq.  Where glibc
+ * did not register (GLIBC_TUNABLES=glibc.pthread.rseq=0, an old kernel)
+ * there is nothing to do, and if the kernel refuses, a child costs the
+ * page.
+ */
+static void
+rseq_drop(void)
+{
+#ifdef RSEQ_SIG
+	struct rseq	*area;
+	unsigned	 len = __rseq_size > 32 ? __rseq_size : 32;
+
+	if (__rseq_size == 0)
+		return;
+	area = (struct rseq *)((char *)__builtin_thread_pointer() +
+	    __rseq_offset);
+	if (syscall(SYS_rseq, area, len, RSEQ_FLAG_UNREGISTER, RSEQ_SIG) ==
+	    -1) {
+		log_debug("cannot unregister rseq: %s (4 KiB more a child)",
+		    strerror(errno));
+		return;
+	}
+	area->cpu_id = RSEQ_CPU_ID_REGISTRATION_FAILED;
+#endif
+}
+
 int
 master_run(struct config *c, int fd, int (*load)(struct config *))
 {
@@ -1358,6 +1400,7 @@ master_run(struct config *c, int fd, int (*load)(struct config *))
 	ucontext_t	 run_context, loop_context;
 	void		*stack;
 
+	rseq_drop();
 	if (!MOVE_STACK || (stack = loop_stack_map()) == NULL)
 		return master_loop(c, fd, load);
 	if (environ_copy() == -1 ||
