@@ -226,7 +226,7 @@ child_buffers_init(const struct config *c)
  * write.
  */
 #define SPLICE_MAX	4096	/* one pipe page: each write fills it at most */
-#define SPLICE_RATE	100	/* writes a second that end the piping */
+#define SPLICE_RATE	100	/* pages a second that end the piping */
 #define SPLICE_RATE_PACED 20	/* for a paced member of a big room */
 
 static int	 out_pipe[2] = { -1, -1 };	/* -1: plain writes */
@@ -432,10 +432,11 @@ pull_into(uint64_t end, size_t space)
  * page at a time too, each written before the next: the buffer's first
  * page is then the only one a quiet child touches.  Pulled whole, the
  * seconds of joins a paced member of main gets at once touched two or
- * three pages more in each of 10,000 children.
+ * three pages more in each of 10,000 children.  Not while the global
+ * lock is held (writes: 0): the socket's work would be done under it.
  */
 static int
-pull_to(uint64_t end, size_t limit)
+pull_to(uint64_t end, size_t limit, int writes)
 {
 	size_t	 space, page, n;
 	int	 got = 0;
@@ -447,7 +448,7 @@ pull_to(uint64_t end, size_t limit)
 		if (space <= NOTICE_SPACE)
 			break;
 		page = space;
-		if (out_pipe[1] != -1 && out_len < SPLICE_MAX &&
+		if (writes && out_pipe[1] != -1 && out_len < SPLICE_MAX &&
 		    page > SPLICE_MAX - out_len)
 			page = SPLICE_MAX - out_len;
 		n = pull_into(end, page);
@@ -473,7 +474,7 @@ pull_to(uint64_t end, size_t limit)
 static int
 pull(size_t limit)
 {
-	return sess.room >= 0 && pull_to(room_head(sess.room), limit);
+	return sess.room >= 0 && pull_to(room_head(sess.room), limit, 1);
 }
 
 /*
@@ -482,9 +483,9 @@ pull(size_t limit)
  * ever did not, the rest is skipped and counted, never left behind.
  */
 static void
-catch_up_to(uint64_t end)
+catch_up_to(uint64_t end, int writes)
 {
-	pull_to(end, SIZE_MAX);
+	pull_to(end, SIZE_MAX, writes);
 	if ((int64_t)(end - sess.cursor) > 0) {
 		sess.dropped += end - sess.cursor;
 		sess.cursor = end;
@@ -499,7 +500,7 @@ catch_up(void)
 {
 	/* what our lines caused is below the head */
 	if (sess.room >= 0)
-		catch_up_to(room_head(sess.room));
+		catch_up_to(room_head(sess.room), 1);
 }
 
 void
@@ -788,7 +789,7 @@ session_join(struct session *s, const char *name)
 	 * it, under the lock, nobody can add to it: its head is the end.
 	 */
 	catch_up_to(shm_room(old)->members > 1 ?
-	    post_line(old, s->name, " left") : room_head(old));
+	    post_line(old, s->name, " left") : room_head(old), 0);
 	room_remove_member(old, s->slot);
 	if (room == -1)
 		room = room_create(name);
@@ -1122,7 +1123,7 @@ line_throttled(int64_t now, int eof)
 static void
 trim_unread_output(void)
 {
-	char	*nl = memchr(out + out_off, '\n', out_pending());
+	char	*nl = memchr(out + out_off, '\n', out_len - out_off);
 
 	if (nl != NULL)
 		out_len = (size_t)(nl + 1 - out);

@@ -756,10 +756,11 @@ child_died(struct child *c, int status)
  * connections queued when the children left at a SIGHUP, and MaxClients
  * went over by as many (tests/crash.bats).  So after a death the bound
  * waits for an empty queue (SIOCOUTQ: what this end sent and nobody
- * took), looked at once the DONEs are read, and again at each tick.  It
- * is exact but for a child that says DONE and takes its next hand-off
- * in the microseconds between that read and the look: counted twice
- * then, it would lose one session to the bound.
+ * took), looked at after the deaths are read and at each tick.  Then
+ * the children's messages are read, in that order: a child says READY,
+ * and the DONE of its last session, before it takes a hand-off, so
+ * every child with a session is counted READY, every session counted
+ * has a child or is over, and nothing is handed off meanwhile.
  */
 static void
 recount(void)
@@ -768,13 +769,13 @@ recount(void)
 
 	if (!pool->recount)
 		return;
-	child_message();	/* its DONEs first: they are not sessions */
-	if (ioctl(handoff[0], SIOCOUTQ, &queued) == -1) {
-		log_warn("cannot read the pool's queue");
+	if (ioctl(handoff[0], SIOCOUTQ, &queued) == -1)
+		log_warn("cannot read the pool's queue; bounding anyway");
+	else if (queued > 0)
 		return;
-	}
-	if (queued > 0)
-		return;
+	/* what a child said before taking its last hand-off (READY, the
+	 * DONE of its session before) is here now */
+	child_message();
 	pool->recount = 0;
 	if (pool->retiring > pool->ready)
 		pool->retiring = pool->ready;
@@ -1369,12 +1370,14 @@ dontfork_mapping_of(uintptr_t addr)
  * gave, at least the 32 bytes of the first struct rseq.  Where glibc
  * did not register (GLIBC_TUNABLES=glibc.pthread.rseq=0, an old kernel)
  * there is nothing to do, and if the kernel refuses, a child costs the
- * page.
+ * page.  __rseq_size still says registered afterwards, which would
+ * mislead a library that used rseq; chatd links none.  x86-64 and arm64
+ * only: there gcc and clang both give the thread pointer.
  */
 static void
 rseq_drop(void)
 {
-#ifdef RSEQ_SIG
+#if defined(RSEQ_SIG) && (defined(__x86_64__) || defined(__aarch64__))
 	struct rseq	*area;
 	unsigned	 len = __rseq_size > 32 ? __rseq_size : 32;
 

@@ -204,6 +204,22 @@ usr1_until() {
 	done
 }
 
+# sighup_pending PID: wait until the stopped process PID has a SIGHUP
+# pending (bit 0 of ShdPnd in /proc/PID/status).
+sighup_pending() {
+	local end mask
+	_deadline end
+	while :; do
+		mask=$(sed -n 's/^ShdPnd:[[:space:]]*//p' "/proc/$1/status")
+		[[ -n $mask ]] && (( 16#$mask & 1 )) && return 0
+		if ! _before "$end"; then
+			_fail "process $1 never got the master's SIGHUP (ShdPnd ${mask:-unreadable})"
+			return 1
+		fi
+		_nap
+	done
+}
+
 @test "connections queued for the pool when its children exit still count against MaxClients" {
 	# three slots, and MaxClients lowered to 2 below: the master's count
 	# of sessions, not the segment, turns the third client away
@@ -221,7 +237,7 @@ usr1_until() {
 	sed -i 's/^MaxClients 3$/MaxClients 2/' "$SERVER_CONF"
 	printf 'Motd replaced\n' >>"$SERVER_CONF"
 	server_signal HUP
-	wait_log '^SIGHUP: replacing the children'
+	for pid in $idle; do sighup_pending "$pid"; done
 	for pid in $idle; do kill -s CONT "$pid"; done
 	for pid in $idle; do
 		_wait_gone "$pid" || _fail "idle child $pid outlived the SIGHUP"
