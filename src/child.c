@@ -381,6 +381,7 @@ out_cat(const char *fmt, ...)
 static int
 out_flush(void)
 {
+	size_t	 chunk;
 	ssize_t	 n;
 
 	if (out_len > out_peak)
@@ -388,9 +389,10 @@ out_flush(void)
 	while (out_pending() > 0) {
 		if (out_piped == 0 && out_pipe_use(out_len - out_off)) {
 			/* a page at most into an empty pipe: all of it */
-			n = (ssize_t)(out_len - out_off);
-			if ((n = write(out_pipe[1], out + out_off,
-			    n < SPLICE_MAX ? (size_t)n : SPLICE_MAX)) == -1)
+			chunk = out_len - out_off;
+			if (chunk > SPLICE_MAX)
+				chunk = SPLICE_MAX;
+			if ((n = write(out_pipe[1], out + out_off, chunk)) == -1)
 				return -1;
 			out_off += (size_t)n;
 			out_piped = (size_t)n;

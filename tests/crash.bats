@@ -210,7 +210,7 @@ sighup_pending() {
 	local end mask
 	_deadline end
 	while :; do
-		mask=$(sed -n 's/^ShdPnd:[[:space:]]*//p' "/proc/$1/status")
+		mask=$(proc_status "$1" ShdPnd 2>/dev/null)
 		[[ -n $mask ]] && (( 16#$mask & 1 )) && return 0
 		if ! _before "$end"; then
 			_fail "process $1 never got the master's SIGHUP (ShdPnd ${mask:-unreadable})"
