@@ -62,7 +62,9 @@ enum tag { TAG_CLIENT, TAG_DOORBELL, TAG_MASTER, TAG_HANDOFF, TAG_JANITOR };
  * sender's own lines come back on the same schedule, so a busy room
  * clocks its senders to its readers instead of letting them run ahead
  * until the ring overflows.  A timed pull that finds nothing arms the
- * doorbell again, so a quiet room is woken at once by its next line.
+ * doorbell again (in a room of more than PACE_SMALL, once the last lines
+ * are two intervals old), so a quiet room is woken at once by its next
+ * line.
  *
  * The budget, measured on 2 vCPUs: one wake-up of each of 1000 processes
  * blocked on one FIFO costs some 16 us of CPU, 28 us with a small TCP
@@ -1377,21 +1379,16 @@ pace_halve(struct pacer *p, uint64_t took)
  * worth it.  A pull the doorbell asked for is not counted: it is a
  * line's own wake-up.
  */
-static int
-timed_pull(uint64_t *took, int64_t members)
+static void
+count_timed_pull(uint64_t took, int64_t members)
 {
-	uint64_t from = sess.cursor;
-	int	 got = pull(PULL_CHUNK);
-
-	*took = sess.cursor - from;
 	atomic_fetch_add_explicit(&shm->paced_pulls, 1, memory_order_relaxed);
 	if (members > PACE_BIG_ROOM)
 		atomic_fetch_add_explicit(&shm->paced_big, 1,
 		    memory_order_relaxed);
 	else
-		atomic_fetch_add_explicit(&shm->paced_lines, *took,
+		atomic_fetch_add_explicit(&shm->paced_lines, took,
 		    memory_order_relaxed);
-	return got;
 }
 
 /* Ring lines into the output when the pace allows; 1 if any came. */
@@ -1399,7 +1396,7 @@ static int
 paced_pull(struct pacer *p, int64_t now)
 {
 	int64_t	 members, last;
-	uint64_t took = 0;
+	uint64_t took, from = sess.cursor;
 	int	 got, timed;
 
 	if (p->room != sess.room)	/* a /join: not the old room's pace */
@@ -1416,16 +1413,32 @@ paced_pull(struct pacer *p, int64_t now)
 	 * on the room */
 	members = atomic_load_explicit(&shm_room(sess.room)->members,
 	    memory_order_relaxed);
-	if (p->paced) {
-		/* late for a client that did not read: not the machine */
-		if (!p->held)
-			pace_adjust(p, now);
-		got = timed_pull(&took, members);
-	} else
-		got = pull(PULL_CHUNK);
+	/* late for a client that did not read: not the machine */
+	if (p->paced && !p->held)
+		pace_adjust(p, now);
+	got = pull(PULL_CHUNK);
+	took = sess.cursor - from;
+	if (p->paced)
+		count_timed_pull(took, members);
 	p->held = 0;
 	if (!got) {
-		p->paced = 0;		/* quiet: back to the doorbell */
+		/*
+		 * Quiet: back to the doorbell.  Not at the first empty pull
+		 * in a room of more than PACE_SMALL, though, while its last
+		 * lines came within two intervals: senders waiting for their
+		 * echoes, or starved of the CPU by the room's readers, leave
+		 * such pauses, and every reader that went back to the bell
+		 * then woke for the next line, and paced again after it.  A
+		 * saturated room of 100 spent its first 300 ms that way (a
+		 * third of its timed pulls found nothing, one doorbell wake-up
+		 * for each), its senders starved, its lines 15-40 ms late.
+		 */
+		if (p->paced && members > PACE_SMALL &&
+		    now - last < 2 * p->interval) {
+			p->next = pace_next(now, p->interval, members);
+			return 0;
+		}
+		p->paced = 0;
 		return 0;
 	}
 	p->got = 1;
@@ -1434,9 +1447,14 @@ paced_pull(struct pacer *p, int64_t now)
 	 * A line the doorbell brought paces only if it looks like traffic.
 	 * In a small room, a lone line (a quiet chat, a client's own echo)
 	 * does not: pace when lines came in two wakings in a row.  In a big
-	 * one, pace when the lines before these came within the interval
-	 * the room would have at its floor: a herd a line then costs more
-	 * than the most frugal timer.  Further apart, a herd a line is
+	 * one, pace when these lines came within the interval the room
+	 * would have at its floor, a line to each (the time since the last
+	 * pull that brought any, divided by the lines this one brought): a
+	 * herd a line then costs more than the most frugal timer.  Not the
+	 * time alone, as at first: once a room's herd took longer to get
+	 * through the CPUs than that interval (100 members, 5 ms, on a slow
+	 * host), each reader saw one pull a herd however many lines came,
+	 * and stayed on the doorbell.  Further apart, a herd a line is
 	 * cheaper; pacing at once there made the timed pull find nothing
 	 * and the room wake twice a line (300 members at 10 lines/s: 610-614
 	 * wake-ups and 27-30 ms of CPU a line; 311 and 20-24 ms this way,
@@ -1447,7 +1465,8 @@ paced_pull(struct pacer *p, int64_t now)
 	 * it, and a herd a line was the dearer.
 	 */
 	if (!p->paced && (members <= PACE_SMALL ? !p->got_before :
-	    now - last >= share_ns(members, pace_floor(members))))
+	    now - last >= (int64_t)(took > 0 ? took : 1) *
+	    share_ns(members, pace_floor(members))))
 		return 1;
 	p->paced = 1;
 	if (members > PACE_SMALL)
