@@ -73,6 +73,8 @@ void	doorbells_ring_all(void);	/* after a death: wake everyone */
 size_t	room_pull(int room, uint64_t *cursor, uint64_t end, char *buf,
 	    size_t space, uint64_t *dropped);
 uint64_t room_head(int room);
+/* Maps the room's ring into this process at once (a busy room's reader). */
+void	room_prefault(int room);
 
 /* The doorbell latch: a reader about to sleep arms it. */
 void	room_arm(int room);

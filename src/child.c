@@ -1391,6 +1391,8 @@ count_timed_pull(uint64_t took, int64_t members)
 		    memory_order_relaxed);
 }
 
+static int	 prefaulted = -1;	/* the room whose ring is mapped */
+
 /* Ring lines into the output when the pace allows; 1 if any came. */
 static int
 paced_pull(struct pacer *p, int64_t now)
@@ -1468,6 +1470,11 @@ paced_pull(struct pacer *p, int64_t now)
 	    now - last >= (int64_t)(took > 0 ? took : 1) *
 	    share_ns(members, pace_floor(members))))
 		return 1;
+	/* a busy room's ring, mapped at once (room_prefault) */
+	if (!p->paced && members > PACE_SMALL && prefaulted != sess.room) {
+		room_prefault(sess.room);
+		prefaulted = sess.room;
+	}
 	p->paced = 1;
 	if (members > PACE_SMALL)
 		big_room_paced = 1;		/* see out_pipe_use */
