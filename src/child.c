@@ -1425,15 +1425,17 @@ paced_pull(struct pacer *p, int64_t now)
 	p->held = 0;
 	if (!got) {
 		/*
-		 * Quiet: back to the doorbell.  Not at the first empty pull
-		 * in a room of more than PACE_SMALL, though, while its last
-		 * lines came within two intervals: senders waiting for their
-		 * echoes, or starved of the CPU by the room's readers, leave
-		 * such pauses, and every reader that went back to the bell
-		 * then woke for the next line, and paced again after it.  A
-		 * saturated room of 100 spent its first 300 ms that way (a
-		 * third of its timed pulls found nothing, one doorbell wake-up
-		 * for each), its senders starved, its lines 15-40 ms late.
+		 * Quiet: back to the doorbell.  Not in a room of more than
+		 * PACE_SMALL, though, while its last lines are less than two
+		 * intervals old: senders waiting for their echoes, or starved
+		 * of the CPU by the room's readers, leave such pauses, and
+		 * every reader that went back to the bell then woke for the
+		 * next line, and paced again after it.  A saturated room of
+		 * 100 spent its first 200-300 ms that way (a third of its
+		 * timed pulls found nothing, one doorbell wake-up for each),
+		 * its senders starved, its lines 10-40 ms late.  The empty
+		 * pulls count for the master (count_timed_pull): they are
+		 * wake-ups the budget pays for.
 		 */
 		if (p->paced && members > PACE_SMALL &&
 		    now - last < 2 * p->interval) {
@@ -1451,7 +1453,9 @@ paced_pull(struct pacer *p, int64_t now)
 	 * does not: pace when lines came in two wakings in a row.  In a big
 	 * one, pace when these lines came within the interval the room
 	 * would have at its floor, a line to each (the time since the last
-	 * pull that brought any, divided by the lines this one brought): a
+	 * pull that brought any, none at the session's or the room's
+	 * start, divided by the lines this one brought, a ring's worth at
+	 * most): a
 	 * herd a line then costs more than the most frugal timer.  Not the
 	 * time alone, as at first: once a room's herd took longer to get
 	 * through the CPUs than that interval (100 members, 5 ms, on a slow
@@ -1467,7 +1471,8 @@ paced_pull(struct pacer *p, int64_t now)
 	 * it, and a herd a line was the dearer.
 	 */
 	if (!p->paced && (members <= PACE_SMALL ? !p->got_before :
-	    now - last >= (int64_t)(took > 0 ? took : 1) *
+	    last == 0 || now - last >= (int64_t)(took < 1 ? 1 :
+	    took > shm->ring_size ? shm->ring_size : took) *
 	    share_ns(members, pace_floor(members))))
 		return 1;
 	/* a busy room's ring, mapped at once (room_prefault) */

@@ -440,11 +440,16 @@ room_post(int room, const struct iovec *iov, int n)
  * that starts pacing in a room of more than 32 maps the ring in one
  * call (child.c), and the room's fan-out went from p99 22-40 ms to 7-15,
  * and 1.4-2.1 to 2.1-2.8 million lines a second (six alternating runs
- * each).  The pages are the room's, shared: a page table page or two
- * more at most, and none for main's, whose ring lies in the segment's
- * first 2 MiB at the default sizes.  Kernels before 5.14 say EINVAL:
+ * each).  The pages are the room's, shared, and a ring of the default
+ * size (488 KiB) costs a page-table page more at most, none for main's,
+ * which lies in the segment's first 2 MiB.  Not a ring of more than
+ * PREFAULT_MAX (a bigger RingSize or MaxLineLength, up to some 260
+ * MiB): that would be page-table pages of its own in every such reader,
+ * and every page of it made at once.  Kernels before 5.14 say EINVAL:
  * faults as before.
  */
+#define PREFAULT_MAX	((uintptr_t)2 << 20)
+
 void
 room_prefault(int room)
 {
@@ -454,6 +459,8 @@ room_prefault(int room)
 	hi = lo + (uintptr_t)shm->entry_size * shm->ring_size;
 	lo &= ~(page - 1);
 	hi = (hi + page - 1) & ~(page - 1);
+	if (hi - lo > PREFAULT_MAX)
+		return;
 	if (madvise((void *)lo, hi - lo, MADV_POPULATE_READ) == -1 &&
 	    errno != EINVAL)
 		log_debug("cannot map the ring of room %d: %s", room,

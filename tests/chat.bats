@@ -62,6 +62,27 @@ teardown() {
 	done
 }
 
+@test "after a burst in a room of 40, a lone line still reaches everyone" {
+	# A burst paces the readers of a room of more than 32, and an empty
+	# timed pull keeps them paced while the room's last lines are recent
+	# (src/child.c, paced_pull).  After it, each must still hear a lone
+	# line: from its timer, or from the doorbell once it went back to it.
+	server_start "MinSpare 32" "MaxSpare 64" "MaxLinesPerSecond 0"
+	clients=()
+	for i in {1..40}; do
+		clients+=("c$i")
+	done
+	clients_open "${clients[@]}"
+	client_send_lines c1 300 "burst"
+	for c in "${clients[@]}"; do
+		client_expect_exact "$c" "$(client_name c1): burst 300"
+	done
+	client_send c2 "and now a lone line"
+	for c in "${clients[@]}"; do
+		client_expect_exact "$c" "$(client_name c2): and now a lone line"
+	done
+}
+
 @test "a user leaving a flooded room gets every line the room got before its 'left', no more, no fewer" {
 	# A floods main unthrottled (MaxLinesPerSecond 0: no limit, whatever
 	# TrustLoopback says) while B goes to r1 and back 300 times; per stay
