@@ -1453,9 +1453,8 @@ paced_pull(struct pacer *p, int64_t now)
 	 * does not: pace when lines came in two wakings in a row.  In a big
 	 * one, pace when these lines came within the interval the room
 	 * would have at its floor, a line to each (the time since the last
-	 * pull that brought any, none at the session's or the room's
-	 * start, divided by the lines this one brought, a ring's worth at
-	 * most): a
+	 * pull that brought any, none at the session's or the room's start,
+	 * divided by the lines this one brought, a ring's worth at most): a
 	 * herd a line then costs more than the most frugal timer.  Not the
 	 * time alone, as at first: once a room's herd took longer to get
 	 * through the CPUs than that interval (100 members, 5 ms, on a slow
