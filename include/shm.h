@@ -173,6 +173,7 @@ enum shm_role {
 			 * makes one; never removes it */
 };
 int	 shm_attach(const struct config *, enum shm_role);
+void	 shm_attach_news(void);
 /* mmap(2) just past the program's data, aligned to align (0: a page),
  * so a child's page tables stay few; anywhere if that space is taken.
  * The session buffers first, then the segment (shm.c says why). */

@@ -316,8 +316,9 @@ check_config(struct config *conf, const char *path, const int seen[])
 
 	if (!check_segment_name(conf->segment_name)) {
 		log_plain("%s:%d: SegmentName must start with / and "
-		    "contain no other /, not \"%s\"", path,
-		    line_of(seen, "SegmentName"), conf->segment_name);
+		    "contain no other /, in at most 200 characters, not "
+		    "\"%s\"", path, line_of(seen, "SegmentName"),
+		    conf->segment_name);
 		return -1;
 	}
 	/* one of them given, at odds with the other's default: the one

@@ -37,11 +37,16 @@
 #include "shm.h"
 #include "stat.h"
 
+/* The command line, which wins over the file, also at each SIGHUP. */
+static const char	*conffile = CONFIG_DEFAULT_PATH;
+static const char	*address, *port;
+static int		 explicit_file, verbose;
+
 __attribute__((noreturn))
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: chatd [-dinv] [-f file] [-l address] "
+	fprintf(stderr, "usage: chatd [-dhinv] [-f file] [-l address] "
 	    "[-p port]\n"
 	    "       chatd -s [-j] [-f file]\n");
 	exit(2);
@@ -83,7 +88,8 @@ resolve(const struct config *conf, struct addrinfo **res)
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	snprintf(port, sizeof(port), "%u", conf->port);
 	if ((e = getaddrinfo(conf->listen_address, port, &hints, res)) != 0) {
-		fprintf(stderr, "chatd: cannot resolve ListenAddress %s: %s\n",
+		fprintf(stderr, "chatd: cannot resolve %s %s: %s\n",
+		    address != NULL ? "-l" : "ListenAddress",
 		    conf->listen_address, gai_strerror(e));
 		return -1;
 	}
@@ -251,14 +257,10 @@ inetd_main(const struct config *conf, int nlisten)
 	if (doorbells_init(conf->segment_name, geteuid()) == -1 ||
 	    shm_attach(conf, SHM_INETD) == -1)
 		exit(1);
+	shm_attach_news();
 	log_share_level(&shm->log_level);
 	child_inetd(conf, fd);
 }
-
-/* The command line, which wins over the file, also at each SIGHUP. */
-static const char	*conffile = CONFIG_DEFAULT_PATH;
-static const char	*address, *port;
-static int		 explicit_file, verbose;
 
 /* Reads the file over the defaults, then the command line over it. */
 static int
@@ -319,6 +321,11 @@ main(int argc, char *argv[])
 	 * memory, so chatd goes on.
 	 */
 	(void)mallopt(M_MMAP_THRESHOLD, 0);
+	/* a write fails, it does not kill: a log on a pipe nobody reads
+	 * (chatd -d 2>&1 | head), a client gone under chatd -i; every
+	 * process chatd makes inherits it */
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		fatal("signal");
 	/* not on main()'s stack, which children do without (master_run()),
 	 * nor in .bss, whose last page every child writes */
 	if ((conf = calloc(1, sizeof(*conf))) == NULL)
@@ -407,9 +414,8 @@ main(int argc, char *argv[])
 		exit(1);
 	if (atexit(pidfile_remove) != 0)
 		fatalx("atexit");
-	fd = nlisten > 0 ? inherited_listener(nlisten) : listen_on(conf);
-	if (fd == -1)
-		exit(1);
+	/* the segment first: a master that cannot have it (another runs)
+	 * must not say it listens */
 	shm_self_set();
 	child_buffers_init(conf);	/* before the segment: map_placed */
 	if (doorbells_init(conf->segment_name, identity_owner()) == -1 ||
@@ -417,6 +423,10 @@ main(int argc, char *argv[])
 		exit(1);
 	if (atexit(shm_remove) != 0)
 		fatalx("atexit");
+	fd = nlisten > 0 ? inherited_listener(nlisten) : listen_on(conf);
+	if (fd == -1)
+		exit(1);
+	shm_attach_news();
 	log_share_level(&shm->log_level);
 	log_share_clock(&shm->log_gmtoff);
 	identity_give(conf);

@@ -1145,8 +1145,6 @@ setup(void)
 		peers_setup();
 
 	master_block_signals(&mask);
-	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
-		fatal("signal");
 	if ((sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
 		fatal("signalfd");
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, handoff) == -1)

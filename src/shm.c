@@ -368,6 +368,13 @@ segment_unmap(void *p, size_t size)
  * the janitor), and replaces one nobody uses (a master killed before it
  * could remove it).  chatd -i uses any segment of the same layout.
  */
+/*
+ * What attaching found that a sysadmin wants to know, said only once
+ * the first log line (where chatd listens) is out: shm_attach_news().
+ */
+static unsigned	 news_adopted;	/* sessions in a segment adopted */
+static int	 news_stale;	/* a stale segment was replaced */
+
 static int
 attach_existing(const struct config *conf, const struct shm_header *want,
     enum shm_role role)
@@ -421,8 +428,7 @@ attach_existing(const struct config *conf, const struct shm_header *want,
 				atomic_fetch_add(&shm->dead_pending, 1);
 		}
 		become_owner(name);
-		log_info("adopting segment %s: %u sessions of chatd -i use it",
-		    name, live);
+		news_adopted = live;
 		return 0;
 	}
 	if (owner)
@@ -440,7 +446,7 @@ attach_existing(const struct config *conf, const struct shm_header *want,
 	if (owner || live > 0)
 		return -1;
 stale:
-	log_warnx("replacing stale segment %s", name);
+	news_stale = 1;
 	if (shm_unlink(name) == -1 && errno != ENOENT) {
 		fprintf(stderr, "chatd: cannot remove stale segment %s: %s\n",
 		    name, strerror(errno));
@@ -523,6 +529,7 @@ shm_attach(const struct config *conf, enum shm_role role)
 
 	memset(&h, 0, sizeof(h));
 	layout(&h, conf);
+	snprintf(shm_name, sizeof(shm_name), "%s", conf->segment_name);
 	if (check_space(conf->segment_name, h.total_size) == -1)
 		return -1;
 	snprintf(dir, sizeof(dir), "%s%s.doorbells", SHM_DIR,
@@ -546,9 +553,24 @@ shm_attach(const struct config *conf, enum shm_role role)
 	return r;
 }
 
+/* What shm_attach found, once the first log line is out. */
+void
+shm_attach_news(void)
+{
+	if (news_stale)
+		log_warnx("replaced stale segment %s", shm_name);
+	if (news_adopted > 0)
+		log_info("adopting segment %s: %u sessions still use it "
+		    "(chatd -i, or children of a master that died)", shm_name,
+		    news_adopted);
+	news_stale = 0;
+	news_adopted = 0;
+}
+
 /*
  * The master that made or adopted the segment removes it when it exits,
- * unless chatd -i sessions still use it; nobody else removes it.
+ * unless sessions still use it (chatd -i's, or those of the children of
+ * a master that died); nobody else removes it.
  */
 void
 shm_remove(void)
@@ -560,7 +582,7 @@ shm_remove(void)
 	shm_created_by = 0;
 	atomic_store(&shm->owner_pid, 0);
 	if ((live = live_sessions()) > 0) {
-		log_info("leaving segment %s to %u sessions of chatd -i",
+		log_info("leaving segment %s to %u sessions still in it",
 		    shm_name, live);
 		return;
 	}

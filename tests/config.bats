@@ -136,6 +136,9 @@ config() {
 	run_chatd -d -f "$SERVER_CONF" -p 0
 	assert_status 1
 	assert_output_contains "segment $SERVER_SEGMENT is in use by pid $SERVER_PID"
+	# a harness waiting for "listening on" must not take it for a start
+	[[ $output != *"listening on"* ]] ||
+		_fail "the refused server said it was listening:" "$output"
 	client_open alice
 }
 
@@ -147,4 +150,6 @@ config() {
 	assert_status 1
 	assert_output_contains "Address already in use"
 	[[ ! -e /dev/shm$segment ]] || _fail "the failed server left /dev/shm$segment behind"
+	[[ ! -e /dev/shm$segment.doorbells ]] ||
+		_fail "the failed server left /dev/shm$segment.doorbells behind"
 }
