@@ -133,8 +133,14 @@ static int64_t			 bucket_full_at; /* when it is full again */
 static int			 told_too_fast;
 static int64_t			 throttled_until; /* 0: not waiting */
 static int64_t			 last_line;	/* for IdleTimeout */
-static int64_t			 out_since;	/* output empty or moving */
+static int64_t			 out_since;	/* nothing waited, or the
+						   client took some */
 static int			 out_moved;	/* a write took bytes */
+static uint64_t			 sock_sent;	/* bytes the socket took */
+static uint64_t			 sock_taken;	/* the client's, last look */
+static int64_t			 sock_looked;	/* then */
+static int			 sock_waiting;	/* some were still in it */
+static int			 sock_blind;	/* SIOCOUTQ does not answer */
 
 static void
 on_terminate(int sig)
@@ -415,6 +421,7 @@ out_flush(void)
 			out_piped -= (size_t)n;
 		else
 			out_off += (size_t)n;
+		sock_sent += (uint64_t)n;
 		out_moved = 1;
 	}
 	return 1;
@@ -1077,6 +1084,9 @@ limits_start(void)
 	throttled_until = 0;
 	last_line = out_since = now;
 	out_moved = 0;
+	sock_sent = sock_taken = 0;
+	sock_looked = now;
+	sock_waiting = sock_blind = 0;
 }
 
 /* A line was taken: it costs a token, and the session is not idle. */
@@ -1133,16 +1143,65 @@ trim_unread_output(void)
 		out_len = (size_t)(nl + 1 - out);
 }
 
+/*
+ * Whether the client takes its output, for SendTimeout.  A write that
+ * succeeds says little: the kernel grows a socket's send buffer toward
+ * tcp_wmem's most (4 MiB here) even while the client's window is shut,
+ * so a client that stopped reading in a room going at a chat's pace was
+ * never disconnected, its writes all succeeding (an outside check found
+ * it; SendTimeout fired only after 2.8 MB).  What counts is the bytes the
+ * client's side took: those the socket took less those still in it
+ * (SIOCOUTQ: unsent or unacknowledged).  Looked at once a second at
+ * most while some wait, and again before the timeout fires; a write
+ * into a socket seen empty starts the wait.
+ */
+#define SOCK_LOOK_NS	1000000000
+
+static void
+sock_look(int64_t now)
+{
+	int		 queued;
+	uint64_t	 taken;
+
+	sock_looked = now;
+	if (ioctl(sess.fd, SIOCOUTQ, &queued) == -1) {
+		sock_blind = 1;		/* then writes are what moves */
+		sock_waiting = 0;
+		return;
+	}
+	taken = sock_sent - (uint64_t)queued;
+	if (queued == 0 || taken != sock_taken)
+		out_since = now;
+	sock_taken = taken;
+	sock_waiting = queued > 0;
+}
+
+/* Whether output waits: in our buffer, or, at the last look, the socket. */
+static int
+out_waiting(void)
+{
+	return out_pending() > 0 || sock_waiting;
+}
+
 /* Why the session must end now (IdleTimeout, SendTimeout), or NULL. */
 static const char *
 check_timeouts(int64_t now)
 {
-	if (out_moved || out_pending() == 0) {
+	int64_t	 limit = (int64_t)conf->send_timeout * 1000000000;
+
+	if (limit == 0 || sock_blind) {
+		if (out_moved || out_pending() == 0)
+			out_since = now;
+	} else if (out_moved && !sock_waiting) {
+		out_since = now;	/* the socket was empty: a wait starts */
+		sock_waiting = 1;
+	} else if (!out_waiting())
 		out_since = now;
-		out_moved = 0;
-	}
-	if (conf->send_timeout > 0 && out_pending() > 0 &&
-	    now - out_since >= (int64_t)conf->send_timeout * 1000000000) {
+	out_moved = 0;
+	if (limit > 0 && !sock_blind && sock_waiting &&
+	    (now - sock_looked >= SOCK_LOOK_NS || now - out_since >= limit))
+		sock_look(now);
+	if (limit > 0 && out_waiting() && now - out_since >= limit) {
 		trim_unread_output();
 		out_printf("You are not reading, disconnecting");
 		return "not reading";
@@ -1166,7 +1225,7 @@ limits_wake(void)
 	if (handoff_leave_at != 0 && (wake == 0 || handoff_leave_at < wake))
 		wake = handoff_leave_at;
 
-	if (conf->send_timeout > 0 && out_pending() > 0) {
+	if (conf->send_timeout > 0 && out_waiting()) {
 		t = out_since + (int64_t)conf->send_timeout * 1000000000;
 		if (wake == 0 || t < wake)
 			wake = t;
@@ -1590,7 +1649,10 @@ session_loop(void)
 		if (timeout != NULL && timeout->tv_sec == 0 &&
 		    timeout->tv_nsec == 0)
 			continue;
-		if (timeout == NULL && unwatched) {
+		/* not only when nothing else wakes us: a SendTimeout or
+		 * IdleTimeout wait, or a long pace, is longer */
+		if (unwatched && (timeout == NULL ||
+		    timeout->tv_sec >= UNWATCHED_TICK)) {
 			ts.tv_sec = UNWATCHED_TICK;
 			ts.tv_nsec = 0;
 			timeout = &ts;

@@ -110,6 +110,20 @@ server_log_count() {
 	client_expect_exact alice "Users - $(client_name alice)"
 }
 
+@test "a client that stops reading is disconnected SendTimeout after its lines wait, however few" {
+	server_start "SendTimeout 2"
+	client_open alice
+	raw_open sleeper
+	sleeper=$(client_name sleeper)
+	# some 600 KB: more than the sleeper's receive window, far less than
+	# the 4 MiB the kernel lets a socket's send buffer grow to, so every
+	# write to the sleeper succeeds and only its window says it stopped
+	client_send_lines alice 1500 "flood $(repeat x 380)"
+	server_log_expect "$sleeper disconnected (not reading)"
+	client_send alice "/users"
+	client_expect_exact alice "Users - $(client_name alice)"
+}
+
 @test "a client that reads a byte at a time is disconnected after SendTimeout, others chat on" {
 	server_start "SendTimeout 2"
 	clients_open alice bob
