@@ -1129,7 +1129,7 @@ line_throttled(int64_t now, int eof)
 }
 
 /*
- * Output that has not moved for SendTimeout seconds: the client is not
+ * Output the client has taken none of for SendTimeout seconds: it is not
  * reading.  What it never read is dropped (the line being written is
  * finished, so the notice starts a line of its own); the notice goes out
  * if the client reads while the connection lingers.
@@ -1151,9 +1151,17 @@ trim_unread_output(void)
  * never disconnected, its writes all succeeding (an outside check found
  * it; SendTimeout fired only after 2.8 MB).  What counts is the bytes the
  * client's side took: those the socket took less those still in it
- * (SIOCOUTQ: unsent or unacknowledged).  Looked at once a second at
+ * (SIOCOUTQ: unsent or unacknowledged).  A client's kernel acknowledges
+ * what it queues, read or not, so this sees a client that stopped
+ * reading once its receive buffer is full.  Looked at once a second at
  * most while some wait, and again before the timeout fires; a write
- * into a socket seen empty starts the wait.
+ * into a socket seen empty starts the wait.  Only at wake-ups that come
+ * anyway (a line for the client): a timer for it cost every session a
+ * wake-up SendTimeout after its last output, and a client that is sent
+ * nothing more holds no more than it has.  (On a Unix socket, as chatd
+ * -i may be given, SIOCOUTQ counts buffer memory rather than bytes; a
+ * write then looks like progress, and our own buffer filling up is
+ * what tells.)
  */
 #define SOCK_LOOK_NS	1000000000
 
@@ -1225,7 +1233,8 @@ limits_wake(void)
 	if (handoff_leave_at != 0 && (wake == 0 || handoff_leave_at < wake))
 		wake = handoff_leave_at;
 
-	if (conf->send_timeout > 0 && out_waiting()) {
+	/* not for output waiting in the socket alone (sock_look) */
+	if (conf->send_timeout > 0 && out_pending() > 0) {
 		t = out_since + (int64_t)conf->send_timeout * 1000000000;
 		if (wake == 0 || t < wake)
 			wake = t;

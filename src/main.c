@@ -383,8 +383,12 @@ main(int argc, char *argv[])
 	}
 	if (load_config(conf) == -1)
 		exit(1);
-	if (status)
+	if (status) {
+		/* a report piped into head ends quietly, as ls's does */
+		if (signal(SIGPIPE, SIG_DFL) == SIG_ERR)
+			fatal("signal");
 		exit(stat_print(conf, json));
+	}
 	if (identity_resolve(conf) == -1)
 		exit(1);
 	if (noaction) {

@@ -360,21 +360,22 @@ segment_unmap(void *p, size_t size)
 }
 
 /*
- * A segment is there.  0: attached to it; 1: it was stale and is gone,
- * make a new one; -1: it cannot be used, and we said why.
- *
- * A master refuses a segment whose master lives.  It adopts one that
- * chatd -i sessions still use (marking the slots of dead processes for
- * the janitor), and replaces one nobody uses (a master killed before it
- * could remove it).  chatd -i uses any segment of the same layout.
- */
-/*
  * What attaching found that a sysadmin wants to know, said only once
  * the first log line (where chatd listens) is out: shm_attach_news().
  */
 static unsigned	 news_adopted;	/* sessions in a segment adopted */
 static int	 news_stale;	/* a stale segment was replaced */
 
+/*
+ * A segment is there.  0: attached to it; 1: it was stale and is gone,
+ * make a new one; -1: it cannot be used, and we said why.
+ *
+ * A master refuses a segment whose master lives.  It adopts one that
+ * sessions still use, chatd -i's or a killed master's children's
+ * (marking the slots of dead processes for the janitor), and replaces
+ * one nobody uses (a master killed before it could remove it).  chatd
+ * -i uses any segment of the same layout.
+ */
 static int
 attach_existing(const struct config *conf, const struct shm_header *want,
     enum shm_role role)

@@ -229,18 +229,6 @@ conf_rewrite() {
 	[[ ! -e $DIR/second.pid ]] || _fail "the failed start left its pid file"
 }
 
-@test "in the foreground, a log on a pipe nobody reads any more does not stop the server" {
-	# chatd -d 2>&1 | head: head takes the first line and goes, and
-	# every later log line is a write to a pipe without a reader
-	SERVER_WRAP=(bash -c 'exec "$@" 2> >(head -n 1 >&2)' wrap)
-	server_start
-	client_open alice
-	client_open bob
-	client_send alice "still here"
-	client_expect_exact bob "$(client_name alice): still here"
-	_alive "$SERVER_PID" || _fail "the master died"
-}
-
 # --- syslog ------------------------------------------------------------------
 
 @test "the daemon logs through syslog, facility daemon by default, with its pid" {

@@ -135,6 +135,30 @@ open_on() {
 	server_stop
 }
 
+@test "a log on a pipe nobody reads does not stop chatd: a write fails, it does not kill" {
+	local port
+	segment_only
+	port=$(free_port)
+	# stderr is a pipe whose reader is gone before chatd starts (chatd -d
+	# 2>&1 | head, once head has its line), so its very first log line
+	# meets EPIPE; systemd's socket says the port instead of the log
+	SERVER_LOG=$BATS_TEST_TMPDIR/launcher.deadpipe
+	_spawn /dev/null /dev/null "$SERVER_LOG" \
+		systemd-socket-activate -l "127.0.0.1:$port" \
+		perl -e 'pipe(my $r, my $w) or die; close $r;
+			open(STDERR, ">&", $w) or die; exec { $ARGV[0] } @ARGV or die' \
+		"$CHATD" -d -f "$SERVER_CONF"
+	SERVER_PID=$_SPAWNED
+	SERVER_STOPPING=0
+	wait_listen "$port" "$SERVER_PID"
+	PORT=$port
+	client_open alice
+	client_open bob
+	client_send alice "still here"
+	client_expect_exact bob "$(client_name alice): still here"
+	_alive "$SERVER_PID" || _fail "the master died"
+}
+
 @test "LISTEN_FDS meant for another process is ignored" {
 	SERVER_WRAP=(env LISTEN_PID=1 LISTEN_FDS=1)
 	server_start

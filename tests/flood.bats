@@ -110,16 +110,30 @@ server_log_count() {
 	client_expect_exact alice "Users - $(client_name alice)"
 }
 
-@test "a client that stops reading is disconnected SendTimeout after its lines wait, however few" {
+@test "a client that stops reading is disconnected though every write to it succeeds" {
+	local rmem lines i=0 end
 	server_start "SendTimeout 2"
 	client_open alice
 	raw_open sleeper
 	sleeper=$(client_name sleeper)
-	# some 600 KB: more than the sleeper's receive window, far less than
-	# the 4 MiB the kernel lets a socket's send buffer grow to, so every
-	# write to the sleeper succeeds and only its window says it stopped
-	client_send_lines alice 1500 "flood $(repeat x 380)"
-	server_log_expect "$sleeper disconnected (not reading)"
+	# three times what the sleeper's receive buffer starts at (it grows
+	# only for a reader): its window shuts and the rest waits in the
+	# server's socket, whose send buffer the kernel lets grow to 4 MiB,
+	# so every write to the sleeper succeeds
+	read -r _ rmem _ </proc/sys/net/ipv4/tcp_rmem
+	lines=$(( 3 * rmem / 390 + 100 ))
+	client_send_lines alice "$lines" "flood $(repeat x 380)"
+	# then a line now and then, as in a chat, until the sleeper is found
+	_deadline end
+	until grep -q -F "$sleeper disconnected (not reading)" "$SERVER_LOG"; do
+		_before "$end" ||
+			_fail "$sleeper was not disconnected; the server's log:" \
+				"$(sed 's/^/  | /' "$SERVER_LOG")" || return
+		i=$(( i + 1 ))
+		client_send alice "tick $i"
+		client_expect_exact alice "$(client_name alice): tick $i"
+		_nap
+	done
 	client_send alice "/users"
 	client_expect_exact alice "Users - $(client_name alice)"
 }
