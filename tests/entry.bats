@@ -113,19 +113,31 @@ open_on() {
 	CLIENT_PORT[$2]=${port##*:}
 }
 
-@test "Accept=no: chatd listens on the socket systemd passes as fd 3" {
-	local port
-	segment_only
-	port=$(free_port)
+# accept_no NAME [COMMAND...]: systemd-socket-activate listening on a free
+# port, which it sets in PORT, to run chatd -d (through COMMAND, which must
+# exec it) as a socket-activated service; the launcher's and chatd's
+# stderr in launcher.NAME, which is SERVER_LOG.
+accept_no() {
+	local name=$1 port
+	shift
+	port=$(free_port) || return
 	# systemd-socket-activate listens, and execs chatd (same pid) when the
 	# first connection comes, as systemd starts a socket-activated service
-	SERVER_LOG=$BATS_TEST_TMPDIR/launcher.noaccept
+	SERVER_LOG=$BATS_TEST_TMPDIR/launcher.$name
 	_spawn /dev/null /dev/null "$SERVER_LOG" \
-		systemd-socket-activate -l "127.0.0.1:$port" "$CHATD" -d -f "$SERVER_CONF"
+		systemd-socket-activate -l "127.0.0.1:$port" \
+		"$@" "$CHATD" -d -f "$SERVER_CONF"
 	SERVER_PID=$_SPAWNED
 	SERVER_STOPPING=0
 	wait_listen "$port" "$SERVER_PID"
 	PORT=$port
+}
+
+@test "Accept=no: chatd listens on the socket systemd passes as fd 3" {
+	local port
+	segment_only
+	accept_no noaccept
+	port=$PORT
 	client_open alice
 	PORT=$(server_wait_listening)
 	[[ $PORT == "$port" ]] || _fail "chatd listens on $PORT, not on systemd's $port"
@@ -136,22 +148,12 @@ open_on() {
 }
 
 @test "a log on a pipe nobody reads does not stop chatd: a write fails, it does not kill" {
-	local port
 	segment_only
-	port=$(free_port)
 	# stderr is a pipe whose reader is gone before chatd starts (chatd -d
 	# 2>&1 | head, once head has its line), so its very first log line
 	# meets EPIPE; systemd's socket says the port instead of the log
-	SERVER_LOG=$BATS_TEST_TMPDIR/launcher.deadpipe
-	_spawn /dev/null /dev/null "$SERVER_LOG" \
-		systemd-socket-activate -l "127.0.0.1:$port" \
-		perl -e 'pipe(my $r, my $w) or die; close $r;
-			open(STDERR, ">&", $w) or die; exec { $ARGV[0] } @ARGV or die' \
-		"$CHATD" -d -f "$SERVER_CONF"
-	SERVER_PID=$_SPAWNED
-	SERVER_STOPPING=0
-	wait_listen "$port" "$SERVER_PID"
-	PORT=$port
+	accept_no deadpipe perl -e 'pipe(my $r, my $w) or die; close $r;
+		open(STDERR, ">&", $w) or die; exec { $ARGV[0] } @ARGV or die'
 	client_open alice
 	client_open bob
 	client_send alice "still here"
