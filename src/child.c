@@ -1206,7 +1206,9 @@ check_timeouts(int64_t now)
 	} else if (!out_waiting())
 		out_since = now;
 	out_moved = 0;
-	if (limit > 0 && !sock_blind && sock_waiting &&
+	/* waiting in the socket is only ever set with a limit and a socket
+	 * that answers */
+	if (sock_waiting &&
 	    (now - sock_looked >= SOCK_LOOK_NS || now - out_since >= limit))
 		sock_look(now);
 	if (limit > 0 && out_waiting() && now - out_since >= limit) {

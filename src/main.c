@@ -321,11 +321,6 @@ main(int argc, char *argv[])
 	 * memory, so chatd goes on.
 	 */
 	(void)mallopt(M_MMAP_THRESHOLD, 0);
-	/* a write fails, it does not kill: a log on a pipe nobody reads
-	 * (chatd -d 2>&1 | head), a client gone under chatd -i; every
-	 * process chatd makes inherits it */
-	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
-		fatal("signal");
 	/* not on main()'s stack, which children do without (master_run()),
 	 * nor in .bss, whose last page every child writes */
 	if ((conf = calloc(1, sizeof(*conf))) == NULL)
@@ -383,12 +378,14 @@ main(int argc, char *argv[])
 	}
 	if (load_config(conf) == -1)
 		exit(1);
-	if (status) {
-		/* a report piped into head ends quietly, as ls's does */
-		if (signal(SIGPIPE, SIG_DFL) == SIG_ERR)
-			fatal("signal");
+	if (status)
 		exit(stat_print(conf, json));
-	}
+	/* From here a write fails, it does not kill: a log on a pipe nobody
+	 * reads (chatd -d 2>&1 | head), a client gone under chatd -i; every
+	 * process chatd makes inherits it.  Not for -s, above: its report
+	 * piped into head ends quietly, as ls's does. */
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		fatal("signal");
 	if (identity_resolve(conf) == -1)
 		exit(1);
 	if (noaction) {

@@ -278,12 +278,12 @@ same_layout(const struct shm_header *a, const struct shm_header *b)
 	    a->total_size == b->total_size;
 }
 
+/* shm_name is set: shm_attach records it first */
 static void
-become_owner(const char *name)
+become_owner(void)
 {
 	shm->owner_start = shm_self_start;
 	atomic_store(&shm->owner_pid, shm_self);
-	snprintf(shm_name, sizeof(shm_name), "%s", name);
 	shm_created_by = shm_self;
 }
 
@@ -428,7 +428,7 @@ attach_existing(const struct config *conf, const struct shm_header *want,
 			    &slot->state, &expect, SLOT_DEAD))
 				atomic_fetch_add(&shm->dead_pending, 1);
 		}
-		become_owner(name);
+		become_owner();
 		news_adopted = live;
 		return 0;
 	}
@@ -507,7 +507,7 @@ make_segment(const struct config *conf, const struct shm_header *h,
 	shm = p;
 	initialise(conf);
 	if (role == SHM_MASTER)
-		become_owner(name);
+		become_owner();
 	return 0;
 fail:
 	close(fd);
@@ -530,6 +530,7 @@ shm_attach(const struct config *conf, enum shm_role role)
 
 	memset(&h, 0, sizeof(h));
 	layout(&h, conf);
+	/* for the news, and for shm_remove once we own it */
 	snprintf(shm_name, sizeof(shm_name), "%s", conf->segment_name);
 	if (check_space(conf->segment_name, h.total_size) == -1)
 		return -1;
